@@ -1,0 +1,16 @@
+//! Deterministic simulation for the Genesys Cloud WebRTC SDK.
+//!
+//! * [`cloud`]: a sans-IO fake Genesys Cloud (REST + streaming XMPP server side) that behaves as
+//!   `PROTOCOL.md` describes, including its failure modes.
+//! * [`network`]: the SDK engine and a fake cloud joined by an in-memory network in virtual time,
+//!   driven from a seed (deterministic whole-SDK tests).
+//! * [`test_ca`]: a throw-away certificate authority and server certificate for localhost TLS.
+//! * [`tls_server`]: serves a [`cloud::FakeCloud`] over real HTTPS + WSS sockets on 127.0.0.1
+//!   (used by the `fake-cloud` binary, the examples and the end-to-end tests).
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod cloud;
+pub mod network;
+pub mod test_ca;
+pub mod tls_server;

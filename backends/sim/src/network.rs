@@ -1,0 +1,349 @@
+//! An in-memory network in virtual time between the SDK's sans-IO [`Engine`] and a
+//! [`FakeCloud`], driven from a seed.
+//!
+//! Every step advances a virtual clock to the earliest of: the next delivery on a link, the
+//! engine's timeout, or the cloud's timeout. Delivery latency is `base_latency` plus a seeded
+//! jitter; bytes on one connection stay in order (like TCP). Nothing here sleeps or touches a real
+//! socket: a 10-minute scenario runs in milliseconds, and the same seed gives the same run.
+//!
+//! Faults: [`SimNetwork::set_reachable`] makes new connections fail (`ConnectionRefused`), and
+//! [`SimNetwork::cut_all`] breaks every open connection at once.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::{Duration, Instant};
+
+use genesys_webrtc::engine::{ConnId as EngineConn, ConnectFailure, Input, Output, Transmit};
+use genesys_webrtc::{Engine, SdkEvent};
+use genesys_webrtc_hal::ErrorKind;
+
+use crate::cloud::{CloudOutput, ConnId as CloudConn, FakeCloud};
+
+/// One thing in flight.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Delivery {
+    CloudAccept(u64),
+    EngineConnected(u64),
+    EngineConnectFailed(u64),
+    ToCloud(u64, Vec<u8>),
+    ToEngine(u64, Vec<u8>),
+    CloudClosed(u64),
+    EngineClosed(u64),
+}
+
+/// What a step of the simulation did, for callers that trace runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepResult {
+    /// Something happened at this instant.
+    Progressed(Instant),
+    /// Nothing is scheduled before the limit; the clock moved to the limit.
+    Idle,
+}
+
+/// The SDK engine and a fake cloud connected by an in-memory network.
+pub struct SimNetwork {
+    engine: Engine,
+    cloud: FakeCloud,
+    now: Instant,
+    rng: fastrand::Rng,
+    base_latency: Duration,
+    jitter: Duration,
+    queue: BinaryHeap<Reverse<(Instant, u64, Delivery)>>,
+    seq: u64,
+    /// Open connections: id → last scheduled delivery time per direction (keeps order).
+    open: BTreeMap<u64, (Instant, Instant)>,
+    reachable: bool,
+    events: Vec<(Instant, SdkEvent)>,
+    transmits: Vec<(Instant, Transmit)>,
+}
+
+impl SimNetwork {
+    /// Connects `engine` and `cloud`. `start` must be the instant the engine was created with.
+    pub fn new(engine: Engine, cloud: FakeCloud, start: Instant, seed: u64) -> Self {
+        SimNetwork {
+            engine,
+            cloud,
+            now: start,
+            rng: fastrand::Rng::with_seed(seed),
+            base_latency: Duration::from_millis(5),
+            jitter: Duration::from_millis(2),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            open: BTreeMap::new(),
+            reachable: true,
+            events: Vec::new(),
+            transmits: Vec::new(),
+        }
+    }
+
+    /// Sets the one-way latency and jitter.
+    pub fn set_latency(&mut self, base: Duration, jitter: Duration) {
+        self.base_latency = base;
+        self.jitter = jitter;
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The engine (call API methods with [`SimNetwork::now`], then [`SimNetwork::pump`]).
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// The cloud (inject faults, read its log).
+    pub fn cloud(&mut self) -> &mut FakeCloud {
+        &mut self.cloud
+    }
+
+    /// Every SDK event so far with the virtual time it was emitted.
+    pub fn events(&self) -> &[(Instant, SdkEvent)] {
+        &self.events
+    }
+
+    /// Every transmit the engine asked for, with time (for exchange assertions).
+    pub fn transmits(&self) -> &[(Instant, Transmit)] {
+        &self.transmits
+    }
+
+    /// Whether new connections succeed. Open connections are not affected.
+    pub fn set_reachable(&mut self, reachable: bool) {
+        self.reachable = reachable;
+    }
+
+    /// Breaks every open connection: both sides see it closed after one latency.
+    pub fn cut_all(&mut self) {
+        let ids: Vec<u64> = self.open.keys().copied().collect();
+        for id in ids {
+            self.open.remove(&id);
+            let t = self.now + self.base_latency;
+            self.push(t, Delivery::CloudClosed(id));
+            self.push(t, Delivery::EngineClosed(id));
+        }
+    }
+
+    /// Drains the engine and the cloud after an API call or a fault injection.
+    pub fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            loop {
+                match self.engine.poll_output() {
+                    Output::Timeout(_) => break,
+                    Output::Event(e) => {
+                        self.events.push((self.now, e));
+                        progressed = true;
+                    }
+                    Output::Transmit(t) => {
+                        self.on_transmit(t);
+                        progressed = true;
+                    }
+                }
+            }
+            while let Some(out) = self.cloud.poll_output() {
+                progressed = true;
+                match out {
+                    CloudOutput::Send { conn, data } => {
+                        if let Some(at) = self.schedule_dir(conn.0, false) {
+                            self.push(at, Delivery::ToEngine(conn.0, data));
+                        }
+                    }
+                    CloudOutput::Close { conn } => {
+                        if let Some(at) = self.schedule_dir(conn.0, false) {
+                            self.open.remove(&conn.0);
+                            self.push(at, Delivery::EngineClosed(conn.0));
+                        }
+                    }
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn latency(&mut self) -> Duration {
+        let j = self.jitter.as_micros() as u64;
+        let extra = if j == 0 { 0 } else { self.rng.u64(0..=j) };
+        self.base_latency + Duration::from_micros(extra)
+    }
+
+    /// Schedules a delivery on connection `id` in one direction, keeping order per direction.
+    fn schedule_dir(&mut self, id: u64, to_cloud: bool) -> Option<Instant> {
+        let lat = self.latency();
+        let now = self.now;
+        let (up, down) = self.open.get_mut(&id)?;
+        let last = if to_cloud { up } else { down };
+        let at = (now + lat).max(*last);
+        *last = at;
+        Some(at)
+    }
+
+    fn push(&mut self, at: Instant, d: Delivery) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, d)));
+    }
+
+    fn on_transmit(&mut self, t: Transmit) {
+        self.transmits.push((self.now, t.clone()));
+        match t {
+            Transmit::Connect { conn, .. } => {
+                let lat = self.latency();
+                if self.reachable {
+                    let at = self.now + lat;
+                    self.open.insert(conn.0, (at, at + lat));
+                    self.push(at, Delivery::CloudAccept(conn.0));
+                    self.push(at + lat, Delivery::EngineConnected(conn.0));
+                } else {
+                    self.push(self.now + lat, Delivery::EngineConnectFailed(conn.0));
+                }
+            }
+            Transmit::Send { conn, data } => {
+                if let Some(at) = self.schedule_dir(conn.0, true) {
+                    self.push(at, Delivery::ToCloud(conn.0, data));
+                }
+            }
+            Transmit::Close { conn } => {
+                if let Some(at) = self.schedule_dir(conn.0, true) {
+                    self.open.remove(&conn.0);
+                    self.push(at, Delivery::CloudClosed(conn.0));
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        let mut t = self.queue.peek().map(|Reverse((at, _, _))| *at);
+        let eng = match self.engine.poll_output() {
+            Output::Timeout(at) => Some(at),
+            other => {
+                // pump() drains before this is called; keep anything we pulled.
+                self.requeue(other);
+                Some(self.now)
+            }
+        };
+        for x in [eng, self.cloud.poll_timeout()].into_iter().flatten() {
+            t = Some(t.map_or(x, |t: Instant| t.min(x)));
+        }
+        t
+    }
+
+    fn requeue(&mut self, o: Output) {
+        match o {
+            Output::Event(e) => self.events.push((self.now, e)),
+            Output::Transmit(t) => self.on_transmit(t),
+            Output::Timeout(_) => {}
+        }
+    }
+
+    /// Runs one step, not past `limit`.
+    pub fn step(&mut self, limit: Instant) -> StepResult {
+        self.pump();
+        let Some(next) = self.next_deadline().filter(|t| *t <= limit) else {
+            self.now = self.now.max(limit);
+            self.engine.handle_input(Input::Timeout(self.now));
+            self.cloud.handle_timeout(self.now);
+            self.pump();
+            return StepResult::Idle;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, _, d))) = self.queue.pop() else {
+                break;
+            };
+            self.deliver(d);
+            self.pump();
+        }
+        self.engine.handle_input(Input::Timeout(now));
+        self.cloud.handle_timeout(now);
+        self.pump();
+        StepResult::Progressed(now)
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        let now = self.now;
+        match d {
+            Delivery::CloudAccept(id) => self.cloud.on_connect(now, CloudConn(id)),
+            Delivery::EngineConnected(id) => {
+                if self.open.contains_key(&id) {
+                    self.engine
+                        .handle_input(Input::Connected(now, EngineConn(id)))
+                } else {
+                    self.engine.handle_input(Input::ConnectFailed(
+                        now,
+                        EngineConn(id),
+                        ConnectFailure {
+                            kind: ErrorKind::ConnectionReset,
+                            detail: "reset during connect".into(),
+                        },
+                    ))
+                }
+            }
+            Delivery::EngineConnectFailed(id) => self.engine.handle_input(Input::ConnectFailed(
+                now,
+                EngineConn(id),
+                ConnectFailure {
+                    kind: ErrorKind::ConnectionRefused,
+                    detail: "connection refused".into(),
+                },
+            )),
+            Delivery::ToCloud(id, data) => self.cloud.on_data(now, CloudConn(id), &data),
+            Delivery::ToEngine(id, data) => {
+                self.engine
+                    .handle_input(Input::Received(now, EngineConn(id), &data))
+            }
+            Delivery::CloudClosed(id) => self.cloud.on_close(now, CloudConn(id)),
+            Delivery::EngineClosed(id) => {
+                self.engine.handle_input(Input::Closed(now, EngineConn(id)))
+            }
+        }
+    }
+
+    /// Runs until virtual time `limit`.
+    pub fn run_until(&mut self, limit: Instant) {
+        let mut guard = 0u32;
+        while self.now < limit {
+            if self.step(limit) == StepResult::Idle {
+                break;
+            }
+            guard += 1;
+            if guard > 5_000_000 {
+                break;
+            }
+        }
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let limit = self.now + d;
+        self.run_until(limit);
+    }
+
+    /// Runs until an event matching `pred` is emitted (returning its index in
+    /// [`SimNetwork::events`]) or `timeout` of virtual time passes.
+    pub fn run_until_event(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&SdkEvent) -> bool,
+    ) -> Option<usize> {
+        let start_len = self.events.len();
+        let limit = self.now + timeout;
+        let mut checked = start_len;
+        loop {
+            if let Some(i) = self.events[checked..].iter().position(|(_, e)| pred(e)) {
+                return Some(checked + i);
+            }
+            checked = self.events.len();
+            if self.now >= limit {
+                return None;
+            }
+            if self.step(limit) == StepResult::Idle && self.events.len() == checked {
+                return None;
+            }
+        }
+    }
+}

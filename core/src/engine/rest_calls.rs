@@ -1,0 +1,92 @@
+//! REST calls in flight: one HTTP/1.1 connection per call (`Connection: close`), its decoder,
+//! its 30 s timeout, and the retry wait for retryable statuses.
+//!
+//! Owns the bookkeeping only; the engine decides what a finished call means.
+
+use std::time::Instant;
+
+use super::ConnId;
+use crate::rest::{self, RestError, RestRequest, RetryClass};
+use crate::wire::http::{HttpResponse, ResponseDecoder};
+
+/// What a call is for, so the engine knows what to do with the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RestPurpose {
+    Organization,
+    User,
+    CreateChannel,
+    Station,
+    Resubscribe,
+    RedeemCode,
+}
+
+/// One call.
+pub(crate) struct RestCall {
+    pub(crate) id: u64,
+    pub(crate) purpose: RestPurpose,
+    pub(crate) request: RestRequest,
+    pub(crate) conn: Option<ConnId>,
+    pub(crate) decoder: ResponseDecoder,
+    /// When the current try times out.
+    pub(crate) deadline: Option<Instant>,
+    /// When to start the next try (retry wait).
+    pub(crate) retry_at: Option<Instant>,
+    pub(crate) tries: u32,
+}
+
+/// What to do after a try ended.
+pub(crate) enum TryOutcome {
+    /// The call is finished with this result.
+    Finished(Result<HttpResponse, RestError>),
+    /// Retry at this time.
+    RetryAt(Instant),
+}
+
+impl RestCall {
+    pub(crate) fn new(id: u64, purpose: RestPurpose, request: RestRequest) -> Self {
+        RestCall {
+            id,
+            purpose,
+            decoder: ResponseDecoder::new(request.method),
+            request,
+            conn: None,
+            deadline: None,
+            retry_at: None,
+            tries: 0,
+        }
+    }
+
+    /// Earliest deadline of this call.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match (self.deadline, self.retry_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Classifies a response (or a network failure) of the current try.
+    pub(crate) fn outcome(&self, now: Instant, result: Result<HttpResponse, String>) -> TryOutcome {
+        let describe = self.request.describe();
+        match result {
+            Ok(resp) if (200..300).contains(&resp.status) => TryOutcome::Finished(Ok(resp)),
+            Ok(resp) => {
+                let retry_after = rest::retry_after(&resp);
+                if self.request.retry == RetryClass::WithRetry
+                    && rest::is_retryable_status(resp.status)
+                {
+                    let wait = retry_after.unwrap_or(rest::DEFAULT_RETRY_DELAY);
+                    return TryOutcome::RetryAt(now + wait);
+                }
+                TryOutcome::Finished(Err(RestError::Status {
+                    request: describe,
+                    status: resp.status,
+                    retry_after,
+                }))
+            }
+            Err(reason) => TryOutcome::Finished(Err(RestError::Network {
+                request: describe,
+                reason,
+            })),
+        }
+    }
+}
