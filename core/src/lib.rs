@@ -18,3 +18,7 @@ pub use events::{SdkError, SdkErrorKind, SdkEvent};
 pub use options::{SdkOptions, SdkOptionsBuilder, SessionType};
 pub use redact::Secret;
 pub use sdk::{EventStream, Platform, Sdk, SdkDriver};
+
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub mod fuzz;

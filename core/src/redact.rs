@@ -82,3 +82,67 @@ mod tests {
         );
     }
 }
+
+/// Longest stanza text written to a log line.
+pub const MAX_LOGGED_STANZA: usize = 2048;
+
+/// A stanza as it may appear in a TRACE log: SASL payloads and XEP-0215 passwords replaced by
+/// `{redacted}`, and the text cut at [`MAX_LOGGED_STANZA`] characters.
+pub fn stanza_for_log(el: &crate::wire::xml::Element) -> String {
+    let mut copy = el.clone();
+    scrub(&mut copy);
+    let mut text = copy.to_xml();
+    if text.len() > MAX_LOGGED_STANZA {
+        let mut cut = MAX_LOGGED_STANZA;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn scrub(el: &mut crate::wire::xml::Element) {
+    use crate::wire::xml::Node;
+    use crate::xmpp::ns;
+    if el.ns == ns::SASL
+        && matches!(
+            el.name.as_str(),
+            "auth" | "response" | "challenge" | "success"
+        )
+    {
+        el.children = vec![Node::Text("{redacted}".into())];
+        return;
+    }
+    for (k, v) in el.attrs.iter_mut() {
+        if matches!(k.as_str(), "password" | "credential" | "pwd") {
+            *v = "{redacted}".into();
+        }
+    }
+    for child in el.children.iter_mut() {
+        if let Node::Element(c) = child {
+            scrub(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod stanza_tests {
+    use super::*;
+    use crate::xmpp::stanza;
+
+    #[test]
+    fn sasl_and_turn_passwords_are_scrubbed() {
+        let auth = stanza::auth_plain("a@b", &Secret::new("tok"));
+        let logged = stanza_for_log(&auth);
+        assert!(!logged.contains("YUBi"), "{logged}");
+        assert!(logged.contains("{redacted}"));
+        let svc = crate::wire::xml::parse(
+            r#"<iq xmlns="jabber:client" type="result" id="1"><services xmlns="urn:xmpp:extdisco:1"><service type="turn" host="h" password="pw-123"/></services></iq>"#,
+            &Default::default(),
+        )
+        .unwrap();
+        assert!(!stanza_for_log(&svc).contains("pw-123"));
+    }
+}

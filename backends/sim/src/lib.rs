@@ -12,5 +12,6 @@
 
 pub mod cloud;
 pub mod network;
+pub mod platform;
 pub mod test_ca;
 pub mod tls_server;

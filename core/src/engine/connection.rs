@@ -400,6 +400,14 @@ impl Engine {
         let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
             return;
         };
+        match &result {
+            Ok(r) => {
+                tracing::debug!(request = %self.calls[pos].request.describe(), status = r.status, "REST response")
+            }
+            Err(e) => {
+                tracing::debug!(request = %self.calls[pos].request.describe(), error = %e, "REST failure")
+            }
+        }
         if let Some(conn) = self.calls[pos].conn.take() {
             self.transmit(Transmit::Close { conn });
         }

@@ -139,6 +139,7 @@ impl StreamSocket {
 
     /// Serializes `el` into one masked WebSocket text frame.
     pub(crate) fn frame(&self, el: &Element, rng: &mut fastrand::Rng) -> Vec<u8> {
+        tracing::trace!(stanza = %crate::redact::stanza_for_log(el), "xmpp out");
         let mut mask = [0u8; 4];
         rng.fill(&mut mask);
         websocket::encode_frame(Role::Client, Opcode::Text, el.to_xml().as_bytes(), mask)
@@ -259,6 +260,7 @@ impl StreamSocket {
                 return;
             }
         };
+        tracing::trace!(stanza = %crate::redact::stanza_for_log(&el), "xmpp in");
         if el.is("close", ns::FRAMING) {
             self.closed_by_server(out);
             return;

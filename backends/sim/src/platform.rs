@@ -1,0 +1,1 @@
+//! Virtual-time platform for the async SDK (being written).
