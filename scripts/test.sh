@@ -15,5 +15,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+# The core must stay runtime-agnostic: no async runtime in its dependency tree.
+if cargo tree -p genesys-webrtc -e normal --prefix none --locked | grep -iE '^(tokio|smol|async-std|async-io|async-net) '; then
+  echo "core (genesys-webrtc) depends on an async runtime" >&2
+  exit 1
+fi
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked

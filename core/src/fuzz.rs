@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::engine::{ConnId, Engine, InitializeOptions, Input, Output, Transmit};
+use crate::events::SdkEvent;
 use crate::options::SdkOptions;
 use crate::redact::Secret;
 use crate::wire::http::{self, HttpError, HttpRequest, HttpResponse, Method};
@@ -70,13 +71,12 @@ pub fn fuzz_http_response(data: &[u8]) {
     let [m, size, rest @ ..] = data else {
         return;
     };
-    let method = match m % 6 {
+    let method = match m % 5 {
         0 => Method::Get,
         1 => Method::Post,
         2 => Method::Put,
         3 => Method::Patch,
-        4 => Method::Delete,
-        _ => Method::Head,
+        _ => Method::Delete,
     };
     let size = usize::from(*size).max(1);
 
@@ -297,10 +297,16 @@ struct EngineHarness {
     written: Vec<(ConnId, Vec<u8>)>,
     /// Connections the engine closed since the last look.
     closed: Vec<ConnId>,
+    /// Events, kept only when `record` is set (seed checks), at most [`MAX_RECORDED_EVENTS`].
+    events: Vec<SdkEvent>,
+    record: bool,
 }
 
+/// Most events a recording harness keeps.
+const MAX_RECORDED_EVENTS: usize = 4096;
+
 impl EngineHarness {
-    fn new(guest: bool) -> Self {
+    fn new(guest: bool, record: bool) -> Self {
         let now = Instant::now();
         let builder = SdkOptions::builder().environment(ENGINE_ENVIRONMENT);
         let builder = if guest {
@@ -326,6 +332,8 @@ impl EngineHarness {
             live: Vec::new(),
             written: Vec::new(),
             closed: Vec::new(),
+            events: Vec::new(),
+            record,
         };
         h.drain(0);
         h
@@ -379,7 +387,12 @@ impl EngineHarness {
                         }
                     }
                 }
-                Output::Event(_) => count += 1,
+                Output::Event(ev) => {
+                    count += 1;
+                    if self.record && self.events.len() < MAX_RECORDED_EVENTS {
+                        self.events.push(ev);
+                    }
+                }
             }
             assert!(
                 count <= bound,
@@ -408,14 +421,11 @@ impl EngineHarness {
 /// next byte in seconds; `7` advances to the engine's next deadline. Connections the engine
 /// opens are answered with `Connected`. No input may panic or flood the output queue.
 pub fn fuzz_engine_stream(data: &[u8]) {
-    let mut h = EngineHarness::new(false);
+    let mut h = EngineHarness::new(false, false);
     let mut rest = data;
     while let Some((&c, tail)) = rest.split_first() {
         rest = tail;
-        let pick = |live: &[ConnId]| -> Option<ConnId> {
-            let n = live.len();
-            (n > 0).then(|| live.get(usize::from(c / 8) % n).copied())?
-        };
+        let pick = |live: &[ConnId]| live.get(usize::from(c / 8) % live.len().max(1)).copied();
         match c % 8 {
             0..=4 => {
                 let (len, tail) = match rest.split_first() {
@@ -481,9 +491,9 @@ struct FakeCloud {
 }
 
 impl FakeCloud {
-    fn new(guest: bool) -> Self {
+    fn new(guest: bool, record: bool) -> Self {
         let mut cloud = FakeCloud {
-            h: EngineHarness::new(guest),
+            h: EngineHarness::new(guest, record),
             conns: BTreeMap::new(),
             ws: None,
             iq_ids: Vec::new(),
@@ -693,12 +703,22 @@ pub fn session_input(guest: bool, steps: &[&[u8]]) -> Vec<u8> {
 /// with the ids of the IQs the engine sent (`$0` the newest), so bind and discovery can be
 /// answered.
 pub fn fuzz_engine_session(data: &[u8]) {
+    run_session(data, false);
+}
+
+/// Runs [`fuzz_engine_session`] on `data` and returns the events the engine emitted (at most
+/// 4096), so seed tests can check that a script reaches the state it was written for.
+pub fn engine_session_events(data: &[u8]) -> Vec<SdkEvent> {
+    run_session(data, true)
+}
+
+fn run_session(data: &[u8], record: bool) -> Vec<SdkEvent> {
     let Some((&mode, script)) = data.split_first() else {
-        return;
+        return Vec::new();
     };
-    let mut cloud = FakeCloud::new(mode & 1 == 1);
+    let mut cloud = FakeCloud::new(mode & 1 == 1, record);
     if script.is_empty() {
-        return;
+        return cloud.h.events;
     }
     for step in script.split(|b| *b == SESSION_SEPARATOR) {
         match step.split_first() {
@@ -737,4 +757,5 @@ pub fn fuzz_engine_session(data: &[u8]) {
         }
         cloud.serve();
     }
+    cloud.h.events
 }

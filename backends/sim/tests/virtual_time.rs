@@ -987,3 +987,50 @@ fn same_seed_same_run() {
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43));
 }
+
+#[test]
+fn expiring_subscriptions_are_renewed_with_the_whole_set() {
+    let mut sim = user_sim(20, |_| {});
+    ready(&mut sim);
+    sim.run_for(Duration::from_secs(1));
+    let puts = |sim: &mut SimNetwork| {
+        sim.cloud()
+            .cloud_log()
+            .rest_calls()
+            .iter()
+            .filter(|(m, _, s)| *m == Method::Put && *s == 200)
+            .count()
+    };
+    assert_eq!(puts(&mut sim), 1);
+    let now = sim.now();
+    sim.cloud()
+        .send_control_topic(now, "streaming-subscriptions-expiring");
+    sim.pump();
+    sim.run_for(Duration::from_millis(50));
+    assert_eq!(puts(&mut sim), 1, "debounced by 100 ms");
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(puts(&mut sim), 2);
+    assert!(sim.engine().is_connected());
+}
+
+#[test]
+fn an_empty_stun_list_means_relay_only() {
+    use genesys_webrtc::xmpp::extdisco::IceTransportPolicy;
+    let mut sim = user_sim(21, |c| {
+        c.stun_servers.clear();
+    });
+    ready(&mut sim);
+    let ice = sim.engine().ice_config().unwrap().clone();
+    assert_eq!(ice.policy, IceTransportPolicy::Relay);
+    assert!(ice.servers.iter().all(|s| s.url.starts_with("turn:")));
+    assert_eq!(
+        ice.servers[1].url,
+        format!("turn:turn.{ENV}:443?transport=tcp")
+    );
+    let mut sim = user_sim(22, |_| {});
+    ready(&mut sim);
+    assert_eq!(
+        sim.engine().ice_config().unwrap().policy,
+        IceTransportPolicy::All
+    );
+}

@@ -1,29 +1,27 @@
-//! The streaming connection's life: REST initialization, connection attempts (hard with a new
-//! channel, soft reusing it), XEP-0215 discovery, liveness, reconnect with back-off, app
-//! `disconnect()`/`reconnect()`, and notification topics (PROTOCOL.md §2–§5).
+//! The streaming connection's life: connection attempts (hard with a new channel, soft reusing
+//! it), liveness pings, reconnect with back-off, app `disconnect()`/`reconnect()`, and the
+//! engine's timers (PROTOCOL.md §3).
 //!
-//! Owns the decisions; the bytes of one socket are in `stream`, REST bookkeeping in `rest_calls`.
+//! Owns the link decisions. The REST bootstrap is in `initialization`, REST plumbing in
+//! `rest_calls`, discovery in `discovery`, inbound stanzas in `stanzas`, and the bytes of one
+//! socket in `stream`.
 
 use std::time::{Duration, Instant};
 
-use super::rest_calls::{RestCall, RestPurpose, TryOutcome};
+use super::discovery::Discovery;
+use super::rest_calls::RestPurpose;
 use super::stream::{Auth, LoginFailure, StreamEvent, StreamSocket};
-use super::{
-    ConnId, ConnectionError, Engine, Identity, InitializeError, InitializeOptions, Phase, Transmit,
-};
-use crate::events::{SdkErrorKind, SdkEvent, Station, StationAction};
-use crate::jwt;
-use crate::notifications::{self, SubscriptionPath};
-use crate::options::{Credentials, IceServer, LogLevel};
-use crate::redact::{self, Secret};
-use crate::rest::{self, CustomerData, Organization, RestError, RestRequest, StationBody, User};
-use crate::wire::http::HttpResponse;
+use super::{ConnId, ConnectionError, Engine, Identity, InitializeError, Phase, Transmit};
+use crate::events::{SdkErrorKind, SdkEvent};
+use crate::notifications::SubscriptionPath;
+use crate::options::LogLevel;
+use crate::redact::{self};
+use crate::rest::{RestError, RestRequest};
 use crate::wire::xml::Element;
 use crate::xmpp::backoff::AttemptSchedule;
-use crate::xmpp::extdisco::{self, IceConfig};
-use crate::xmpp::ns;
+use crate::xmpp::extdisco::IceConfig;
 use crate::xmpp::ping::PingAction;
-use crate::xmpp::stanza::{self, Iq, IqType};
+use crate::xmpp::stanza::{self};
 use genesys_webrtc_hal::Security;
 
 /// Socket open → session started, and discovery, each get this long.
@@ -71,49 +69,9 @@ pub(crate) struct Socket {
     pub(crate) full_jid: Option<String>,
 }
 
-/// One TURN + STUN discovery round.
-#[derive(Debug)]
-pub(crate) struct Discovery {
-    turn_id: String,
-    stun_id: String,
-    turn: Option<Vec<IceServer>>,
-    stun: Option<Vec<IceServer>>,
-    deadline: Instant,
-}
-
-enum DiscoveryStep {
-    NotMine,
-    Pending,
-    Done(IceConfig),
-    Failed(String),
-}
-
-impl Discovery {
-    fn on_reply(&mut self, iq: &Iq<'_>) -> DiscoveryStep {
-        let slot = if iq.id == self.turn_id {
-            &mut self.turn
-        } else if iq.id == self.stun_id {
-            &mut self.stun
-        } else {
-            return DiscoveryStep::NotMine;
-        };
-        if iq.kind == IqType::Error {
-            return DiscoveryStep::Failed(format!(
-                "service discovery refused: {}",
-                iq.error_condition().unwrap_or("undefined-condition")
-            ));
-        }
-        *slot = Some(extdisco::parse_services(iq.element));
-        match (&self.turn, &self.stun) {
-            (Some(t), Some(s)) => DiscoveryStep::Done(extdisco::combine(t.clone(), s.clone())),
-            _ => DiscoveryStep::Pending,
-        }
-    }
-}
-
 /// Why a connection attempt failed.
 #[derive(Debug)]
-enum AttemptFailure {
+pub(crate) enum AttemptFailure {
     Rest(RestError),
     Login(LoginFailure),
     Network(String),
@@ -122,51 +80,6 @@ enum AttemptFailure {
 }
 
 impl Engine {
-    /// JS `initialize()`: REST bootstrap, then the streaming connection (retried until it is up
-    /// or a non-retryable error occurs). Completion is reported by [`SdkEvent::Ready`] or an
-    /// initialization error event, and by [`Engine::take_initialize_result`].
-    pub fn initialize(
-        &mut self,
-        now: Instant,
-        options: InitializeOptions,
-    ) -> Result<(), InitializeError> {
-        self.advance(now);
-        if matches!(self.phase, Phase::Initializing | Phase::Active) {
-            return Err(InitializeError::AlreadyInitialized);
-        }
-        self.init_result = None;
-        self.auto_reconnect = true;
-        self.hard_required = true;
-        match self.opts.credentials.clone() {
-            Credentials::AccessToken(_) => {
-                self.phase = Phase::Initializing;
-                self.init_org_done = false;
-                self.init_user_done = false;
-                self.trace(LogLevel::Info, "initializing as an authenticated user");
-                self.start_call(
-                    now,
-                    RestPurpose::Organization,
-                    RestRequest::organization_me(),
-                );
-                self.start_call(now, RestPurpose::User, RestRequest::user_me());
-            }
-            Credentials::Guest { organization_id } => {
-                let code = options
-                    .security_code
-                    .filter(|c| !c.is_empty())
-                    .ok_or(InitializeError::MissingSecurityCode)?;
-                self.phase = Phase::Initializing;
-                self.trace(LogLevel::Info, "initializing as a guest");
-                self.start_call(
-                    now,
-                    RestPurpose::RedeemCode,
-                    RestRequest::redeem_code(&organization_id, &code),
-                );
-            }
-        }
-        Ok(())
-    }
-
     /// JS `disconnect()`: stops reconnecting, sends `<close/>` and closes the socket when the
     /// server answers (or after 5 s). Ends with `Disconnected { reconnecting: false }`.
     pub fn disconnect(&mut self, now: Instant) {
@@ -233,7 +146,7 @@ impl Engine {
 
     // ---------------------------------------------------------------- timers
 
-    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         let mut consider = |x: Option<Instant>| {
             if let Some(x) = x {
@@ -261,7 +174,7 @@ impl Engine {
         t
     }
 
-    pub(super) fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         let due: Vec<(u64, bool)> = self
             .calls
             .iter()
@@ -345,7 +258,7 @@ impl Engine {
         }
     }
 
-    fn stop_connection_timers(&mut self) {
+    pub(crate) fn stop_connection_timers(&mut self) {
         self.ping.stop();
         self.refresh = None;
         self.periodic_refresh_at = None;
@@ -353,256 +266,9 @@ impl Engine {
         self.pending_subscribes.clear();
     }
 
-    // ---------------------------------------------------------------- REST
-
-    fn start_call(&mut self, now: Instant, purpose: RestPurpose, request: RestRequest) -> u64 {
-        let id = self.next_call;
-        self.next_call += 1;
-        tracing::debug!(request = %request.describe(), "REST call");
-        self.calls.push(RestCall::new(id, purpose, request));
-        self.try_call(now, id);
-        id
-    }
-
-    fn try_call(&mut self, now: Instant, id: u64) {
-        let conn = self.new_conn();
-        let base = self.opts.api_base();
-        let Some(call) = self.calls.iter_mut().find(|c| c.id == id) else {
-            return;
-        };
-        call.conn = Some(conn);
-        call.deadline = Some(now + rest::REQUEST_TIMEOUT);
-        call.retry_at = None;
-        call.tries += 1;
-        call.decoder = crate::wire::http::ResponseDecoder::new(call.request.method);
-        self.transmit(Transmit::Connect {
-            conn,
-            host: base.host.clone(),
-            port: base.port,
-            security: if base.tls {
-                Security::Tls
-            } else {
-                Security::Plain
-            },
-        });
-    }
-
-    fn cancel_call(&mut self, id: u64) {
-        if let Some(pos) = self.calls.iter().position(|c| c.id == id) {
-            let call = self.calls.remove(pos);
-            if let Some(conn) = call.conn {
-                self.transmit(Transmit::Close { conn });
-            }
-        }
-    }
-
-    fn finish_try(&mut self, now: Instant, id: u64, result: Result<HttpResponse, String>) {
-        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
-            return;
-        };
-        match &result {
-            Ok(r) => {
-                tracing::debug!(request = %self.calls[pos].request.describe(), status = r.status, "REST response")
-            }
-            Err(e) => {
-                tracing::debug!(request = %self.calls[pos].request.describe(), error = %e, "REST failure")
-            }
-        }
-        if let Some(conn) = self.calls[pos].conn.take() {
-            self.transmit(Transmit::Close { conn });
-        }
-        self.calls[pos].deadline = None;
-        match self.calls[pos].outcome(now, result) {
-            TryOutcome::RetryAt(at) => {
-                let what = self.calls[pos].request.describe();
-                self.calls[pos].retry_at = Some(at);
-                self.trace(
-                    LogLevel::Warn,
-                    format!(
-                        "{what} will be retried in {:?}",
-                        at.saturating_duration_since(now)
-                    ),
-                );
-            }
-            TryOutcome::Finished(result) => {
-                let call = self.calls.remove(pos);
-                self.on_rest_done(now, call, result);
-            }
-        }
-    }
-
-    fn on_rest_done(
-        &mut self,
-        now: Instant,
-        call: RestCall,
-        result: Result<HttpResponse, RestError>,
-    ) {
-        let req = &call.request;
-        match call.purpose {
-            RestPurpose::Organization => {
-                match result.and_then(|r| rest::parse_body::<Organization>(req, &r)) {
-                    Ok(org) => {
-                        tracing::debug!(org_id = %org.id, "organization loaded");
-                        self.init_org_done = true;
-                        self.maybe_start_first_connect(now);
-                    }
-                    Err(e) => self.fail_init(init_error(e)),
-                }
-            }
-            RestPurpose::User => match result.and_then(|r| rest::parse_body::<User>(req, &r)) {
-                Ok(user) => {
-                    if !user.chat.jabber_id.contains('@') {
-                        self.fail_init(InitializeError::Http(RestError::Body {
-                            request: req.describe(),
-                            reason: "chat.jabberId is not a JID".into(),
-                        }));
-                        return;
-                    }
-                    self.identity = Some(Identity::User {
-                        user_id: user.id,
-                        bare_jid: user.chat.jabber_id,
-                        station_id: user.station.and_then(|s| s.effective_station).map(|s| s.id),
-                    });
-                    self.init_user_done = true;
-                    self.maybe_start_first_connect(now);
-                }
-                Err(e) => self.fail_init(init_error(e)),
-            },
-            RestPurpose::RedeemCode => {
-                match result.and_then(|r| rest::parse_body::<CustomerData>(req, &r)) {
-                    Ok(data) => match jwt::decode_claims(&data.jwt) {
-                        Ok(claims) => {
-                            tracing::debug!(conversation_id = %data.conversation.id, "guest code redeemed");
-                            self.identity = Some(Identity::Guest {
-                                domain: claims.xmpp_domain(),
-                                jid: claims.jid,
-                                jwt: Secret::new(data.jwt),
-                            });
-                            self.begin_connect(now, true);
-                        }
-                        Err(e) => self.fail_init(InitializeError::Jwt(e)),
-                    },
-                    Err(e) => self.fail_init(init_error(e)),
-                }
-            }
-            RestPurpose::CreateChannel => {
-                if !matches!(self.link, Link::CreatingChannel { call: c } if c == call.id) {
-                    return;
-                }
-                #[derive(serde::Deserialize)]
-                struct Channel {
-                    id: String,
-                }
-                match result.and_then(|r| rest::parse_body::<Channel>(req, &r)) {
-                    Ok(ch) if !ch.id.is_empty() && ch.id.len() <= 256 => {
-                        tracing::debug!(channel_id = %ch.id, "notification channel created");
-                        self.channel_id = Some(ch.id);
-                        self.hard_required = false;
-                        self.channel_reuses = 0;
-                        self.open_socket(now);
-                    }
-                    Ok(_) => self.attempt_failed(
-                        now,
-                        AttemptFailure::Rest(RestError::Body {
-                            request: req.describe(),
-                            reason: "channel id missing".into(),
-                        }),
-                    ),
-                    Err(e) => self.attempt_failed(now, AttemptFailure::Rest(e)),
-                }
-            }
-            RestPurpose::Station => {
-                match result.and_then(|r| rest::parse_body::<StationBody>(req, &r)) {
-                    Ok(st) => {
-                        let appearances = st.web_rtc_call_appearances.unwrap_or(1);
-                        self.emit(SdkEvent::ConcurrentSoftphoneSessionsEnabled(
-                            appearances > 1,
-                        ));
-                        self.emit(SdkEvent::Station {
-                            action: StationAction::Associated,
-                            station: Some(Station {
-                                id: st.id,
-                                name: st.name,
-                                station_type: st.station_type,
-                                web_rtc_persistent_enabled: st.web_rtc_persistent_enabled,
-                                web_rtc_force_turn: st.web_rtc_force_turn,
-                                web_rtc_call_appearances: appearances,
-                            }),
-                        });
-                    }
-                    Err(e) => self.trace(LogLevel::Warn, format!("station lookup failed: {e}")),
-                }
-                if let Some(Identity::User { user_id, .. }) = &self.identity {
-                    let topic = format!("v2.users.{user_id}.station");
-                    self.topics.add(&topic, SubscriptionPath::Bulk);
-                    self.schedule_resubscribe(now);
-                }
-                if self.init_waiting_station {
-                    self.init_waiting_station = false;
-                    self.finish_init_ok();
-                }
-            }
-            RestPurpose::Resubscribe => match result {
-                Ok(resp) => {
-                    let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&resp.body);
-                    let rejected: Vec<String> = parsed
-                        .ok()
-                        .and_then(|v| v.get("entities").and_then(|e| e.as_array()).cloned())
-                        .unwrap_or_default()
-                        .iter()
-                        .filter(|e| e.get("state").and_then(|s| s.as_str()) != Some("Permitted"))
-                        .filter_map(|e| e.get("id").and_then(|i| i.as_str()).map(str::to_string))
-                        .take(20)
-                        .collect();
-                    if rejected.is_empty() {
-                        self.subscribed_channel = self.channel_id.clone();
-                    } else {
-                        self.error(
-                            SdkErrorKind::Generic,
-                            format!("topics not permitted: {}", rejected.join(", ")),
-                        );
-                    }
-                }
-                Err(e) => self.error(SdkErrorKind::Http, e.to_string()),
-            },
-        }
-    }
-
-    fn fail_init(&mut self, err: InitializeError) {
-        if self.phase != Phase::Initializing {
-            return;
-        }
-        self.phase = Phase::Stopped;
-        self.error(SdkErrorKind::Initialization, err.to_string());
-        self.init_result = Some(Err(err));
-        self.auto_reconnect = false;
-        self.close_socket();
-        self.link = Link::Down;
-        let ids: Vec<u64> = self.calls.iter().map(|c| c.id).collect();
-        for id in ids {
-            self.cancel_call(id);
-        }
-    }
-
-    fn finish_init_ok(&mut self) {
-        if self.phase != Phase::Initializing {
-            return;
-        }
-        self.phase = Phase::Active;
-        self.init_result = Some(Ok(()));
-        self.trace(LogLevel::Info, "SDK ready");
-        self.emit(SdkEvent::Ready);
-    }
-
-    fn maybe_start_first_connect(&mut self, now: Instant) {
-        if self.init_org_done && self.init_user_done && matches!(self.link, Link::Down) {
-            self.begin_connect(now, true);
-        }
-    }
-
     // ---------------------------------------------------------------- attempts
 
-    fn begin_connect(&mut self, now: Instant, immediate: bool) {
+    pub(crate) fn begin_connect(&mut self, now: Instant, immediate: bool) {
         let starting = self.policy.starting_delay(now);
         let max = self.policy.max_delay();
         let schedule = if immediate {
@@ -621,7 +287,7 @@ impl Engine {
         }
     }
 
-    fn start_attempt(&mut self, now: Instant) {
+    pub(crate) fn start_attempt(&mut self, now: Instant) {
         match &self.identity {
             Some(Identity::User { .. }) => {
                 if !self.hard_required && self.channel_id.is_some() {
@@ -650,7 +316,7 @@ impl Engine {
         }
     }
 
-    fn open_socket(&mut self, now: Instant) {
+    pub(crate) fn open_socket(&mut self, now: Instant) {
         let ws = self.opts.ws_base();
         let (path, domain, auth, resource) = match &self.identity {
             Some(Identity::User { bare_jid, .. }) => {
@@ -712,7 +378,7 @@ impl Engine {
         };
     }
 
-    fn attempt_failed(&mut self, now: Instant, failure: AttemptFailure) {
+    pub(crate) fn attempt_failed(&mut self, now: Instant, failure: AttemptFailure) {
         self.close_socket();
         if let Link::CreatingChannel { call } = self.link {
             self.cancel_call(call);
@@ -767,7 +433,7 @@ impl Engine {
         self.link = Link::Waiting { at: now + delay };
     }
 
-    fn stop_trying(&mut self, reason: String) {
+    pub(crate) fn stop_trying(&mut self, reason: String) {
         self.link = Link::Down;
         self.auto_reconnect = false;
         self.hard_required = true;
@@ -782,7 +448,7 @@ impl Engine {
         }
     }
 
-    fn link_up(&mut self, now: Instant, ice: IceConfig) {
+    pub(crate) fn link_up(&mut self, now: Instant, ice: IceConfig) {
         self.trace(
             LogLevel::Info,
             format!(
@@ -835,7 +501,7 @@ impl Engine {
         }
     }
 
-    fn subscribe_immediate(&mut self, now: Instant, topic: &str, bare_jid: &str) {
+    pub(crate) fn subscribe_immediate(&mut self, now: Instant, topic: &str, bare_jid: &str) {
         let id = self.uuid();
         let to = self.opts.notifications_host();
         self.send_element(&stanza::pubsub_subscribe(&id, &to, topic, bare_jid));
@@ -843,7 +509,7 @@ impl Engine {
             .insert(id, (topic.to_string(), now + IQ_TIMEOUT));
     }
 
-    fn schedule_resubscribe(&mut self, now: Instant) {
+    pub(crate) fn schedule_resubscribe(&mut self, now: Instant) {
         if self
             .identity
             .as_ref()
@@ -854,40 +520,9 @@ impl Engine {
         }
     }
 
-    fn start_discovery(&mut self, now: Instant) -> Option<Discovery> {
-        let domain = self.socket.as_ref()?.stream.domain().to_string();
-        let turn_id = self.uuid();
-        let stun_id = self.uuid();
-        self.send_element(&stanza::extdisco(&turn_id, &domain, "turn"));
-        self.send_element(&stanza::extdisco(&stun_id, &domain, "stun"));
-        Some(Discovery {
-            turn_id,
-            stun_id,
-            turn: None,
-            stun: None,
-            deadline: now + DISCOVERY_TIMEOUT,
-        })
-    }
-
-    fn start_refresh(&mut self, now: Instant) {
-        if self.refresh_tries_left == 0 {
-            return;
-        }
-        self.refresh_tries_left -= 1;
-        self.refresh = self.start_discovery(now);
-    }
-
-    fn refresh_failed(&mut self, now: Instant, reason: String) {
-        self.trace(
-            LogLevel::Warn,
-            format!("ICE server refresh failed: {reason}"),
-        );
-        self.start_refresh(now);
-    }
-
     // ---------------------------------------------------------------- sockets
 
-    pub(super) fn on_connected(&mut self, _now: Instant, conn: ConnId) {
+    pub(crate) fn on_connected(&mut self, _now: Instant, conn: ConnId) {
         if let Some(s) = self.socket.as_mut().filter(|s| s.conn == conn) {
             let bytes = s.stream.on_connected(&mut self.rng);
             self.transmit(Transmit::Send { conn, data: bytes });
@@ -905,7 +540,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_conn_failed(&mut self, now: Instant, conn: ConnId, detail: String) {
+    pub(crate) fn on_conn_failed(&mut self, now: Instant, conn: ConnId, detail: String) {
         if self.socket.as_ref().is_some_and(|s| s.conn == conn) {
             self.socket = None;
             self.handle_socket_gone(now, format!("could not connect: {detail}"));
@@ -921,7 +556,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_closed(&mut self, now: Instant, conn: ConnId) {
+    pub(crate) fn on_closed(&mut self, now: Instant, conn: ConnId) {
         if self.socket.as_ref().is_some_and(|s| s.conn == conn) {
             self.socket = None;
             self.handle_socket_gone(now, "socket closed".into());
@@ -937,7 +572,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn on_data(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
+    pub(crate) fn on_data(&mut self, now: Instant, conn: ConnId, data: &[u8]) {
         if self.socket.as_ref().is_some_and(|s| s.conn == conn) {
             let events = match self.socket.as_mut() {
                 Some(s) => s.stream.on_data(data, &mut self.rng),
@@ -962,7 +597,7 @@ impl Engine {
     }
 
     /// The socket is gone (closed, failed, or broken); decide by link state.
-    fn handle_socket_gone(&mut self, now: Instant, reason: String) {
+    pub(crate) fn handle_socket_gone(&mut self, now: Instant, reason: String) {
         match self.link {
             Link::Connecting { .. } | Link::Discovering { .. } => {
                 self.attempt_failed(now, AttemptFailure::Network(reason))
@@ -973,7 +608,7 @@ impl Engine {
         }
     }
 
-    fn on_stream_event(&mut self, now: Instant, ev: StreamEvent) {
+    pub(crate) fn on_stream_event(&mut self, now: Instant, ev: StreamEvent) {
         match ev {
             StreamEvent::Send(data) => {
                 if let Some(s) = &self.socket {
@@ -1024,7 +659,7 @@ impl Engine {
         }
     }
 
-    fn handle_socket_gone_after_close(&mut self, now: Instant, reason: String) {
+    pub(crate) fn handle_socket_gone_after_close(&mut self, now: Instant, reason: String) {
         match self.link {
             Link::Up => self.socket_lost(now, &reason),
             Link::Closing { .. } => self.finish_disconnect(),
@@ -1035,7 +670,7 @@ impl Engine {
         }
     }
 
-    fn socket_lost(&mut self, now: Instant, reason: &str) {
+    pub(crate) fn socket_lost(&mut self, now: Instant, reason: &str) {
         self.close_socket();
         self.stop_connection_timers();
         self.trace(
@@ -1052,7 +687,7 @@ impl Engine {
         }
     }
 
-    fn drop_for_missed_pongs(&mut self, now: Instant) {
+    pub(crate) fn drop_for_missed_pongs(&mut self, now: Instant) {
         self.send_element(&stanza::stream_error(
             "connection-timeout",
             Some("too many missed pongs"),
@@ -1060,7 +695,7 @@ impl Engine {
         self.socket_lost(now, "too many missed pongs");
     }
 
-    fn finish_disconnect(&mut self) {
+    pub(crate) fn finish_disconnect(&mut self) {
         self.close_socket();
         self.link = Link::Down;
         self.trace(LogLevel::Info, "disconnected");
@@ -1070,200 +705,18 @@ impl Engine {
         });
     }
 
-    fn close_socket(&mut self) {
+    pub(crate) fn close_socket(&mut self) {
         if let Some(s) = self.socket.take() {
             self.transmit(Transmit::Close { conn: s.conn });
         }
     }
 
-    fn send_element(&mut self, el: &Element) {
+    pub(crate) fn send_element(&mut self, el: &Element) {
         if let Some(s) = &self.socket {
             let data = s.stream.frame(el, &mut self.rng);
             let conn = s.conn;
             self.transmit(Transmit::Send { conn, data });
         }
-    }
-
-    // ---------------------------------------------------------------- stanzas
-
-    fn on_stanza(&mut self, now: Instant, el: Element) {
-        if let Some(iq) = Iq::parse(&el) {
-            match iq.kind {
-                IqType::Get | IqType::Set => self.on_request_iq(now, &iq),
-                IqType::Result | IqType::Error => self.on_reply_iq(now, &iq),
-            }
-            return;
-        }
-        if el.is("message", ns::CLIENT) {
-            self.on_message(now, &el);
-        }
-    }
-
-    fn allowed_responder(&self, from: Option<&str>, to: Option<&str>) -> bool {
-        let Some(from) = from else { return true };
-        let full = self.full_jid().unwrap_or("");
-        let bare = full.split('/').next().unwrap_or("");
-        let domain = bare.split_once('@').map(|(_, d)| d).unwrap_or("");
-        let ok_self = from == full || from == bare || from == domain;
-        let ok_to = to.is_some_and(|to| {
-            let to_bare = to.split('/').next().unwrap_or("");
-            let to_domain = to_bare.split_once('@').map(|(_, d)| d).unwrap_or(to_bare);
-            from == to || from == to_bare || from == to_domain
-        });
-        ok_self || ok_to
-    }
-
-    fn on_reply_iq(&mut self, now: Instant, iq: &Iq<'_>) {
-        if self.ping.is_outstanding(iq.id) {
-            if !self.allowed_responder(iq.from, None) {
-                return;
-            }
-            if let Some(PingAction::Drop) = self.ping.reply(iq.id, iq.kind == IqType::Result, now) {
-                self.drop_for_missed_pongs(now);
-            }
-            return;
-        }
-        let domain = self.socket.as_ref().map(|s| s.stream.domain().to_string());
-        if !self.allowed_responder(iq.from, domain.as_deref()) {
-            tracing::debug!("ignoring IQ reply from an unexpected sender");
-            return;
-        }
-        if let Link::Discovering { disco } = &mut self.link {
-            match disco.on_reply(iq) {
-                DiscoveryStep::NotMine => {}
-                DiscoveryStep::Pending => return,
-                DiscoveryStep::Done(ice) => {
-                    self.link_up(now, ice);
-                    return;
-                }
-                DiscoveryStep::Failed(reason) => {
-                    self.attempt_failed(now, AttemptFailure::Discovery(reason));
-                    return;
-                }
-            }
-        }
-        if let Some(r) = self.refresh.as_mut() {
-            match r.on_reply(iq) {
-                DiscoveryStep::NotMine => {}
-                DiscoveryStep::Pending => return,
-                DiscoveryStep::Done(ice) => {
-                    self.refresh = None;
-                    self.refresh_tries_left = 0;
-                    tracing::debug!(servers = ice.servers.len(), "ICE servers refreshed");
-                    self.ice = Some(ice);
-                    return;
-                }
-                DiscoveryStep::Failed(reason) => {
-                    self.refresh = None;
-                    self.refresh_failed(now, reason);
-                    return;
-                }
-            }
-        }
-        let notifications = self.opts.notifications_host();
-        if self.pending_subscribes.contains_key(iq.id)
-            && iq
-                .from
-                .is_none_or(|f| f == notifications || self.allowed_responder(Some(f), None))
-        {
-            if let Some((topic, _)) = self.pending_subscribes.remove(iq.id) {
-                if iq.kind == IqType::Error {
-                    self.error(
-                        SdkErrorKind::Generic,
-                        format!(
-                            "subscribing to {topic} failed: {}",
-                            iq.error_condition().unwrap_or("undefined-condition")
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    fn on_request_iq(&mut self, now: Instant, iq: &Iq<'_>) {
-        let children: Vec<&Element> = iq.element.elements().collect();
-        let reply_to = iq.from;
-        let [payload] = children.as_slice() else {
-            self.send_element(&stanza::iq_error(reply_to, iq.id, "modify", "bad-request"));
-            return;
-        };
-        match (iq.kind, payload.ns.as_str(), payload.name.as_str()) {
-            (IqType::Get, ns::PING, "ping") => {
-                self.send_element(&stanza::iq_result(reply_to, iq.id));
-            }
-            (IqType::Get, ns::DISCO_INFO, "query") => {
-                let mut q = Element::new("query", ns::DISCO_INFO);
-                for f in [ns::DISCO_INFO, ns::PING, ns::JINGLE, ns::JMI] {
-                    q.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", f));
-                }
-                self.send_element(&stanza::iq_result(reply_to, iq.id).with_child(q));
-            }
-            (IqType::Set, ns::CXFR, "query") => {
-                // XEP-0051: no result is sent; drop and reconnect hard (PROTOCOL.md §3.9).
-                self.trace(LogLevel::Info, "server announced connection transfer");
-                self.hard_required = true;
-                self.auto_reconnect = true;
-                self.close_socket();
-                self.socket_lost(now, "connection transfer");
-            }
-            _ => {
-                self.send_element(&stanza::iq_error(
-                    reply_to,
-                    iq.id,
-                    "cancel",
-                    "service-unavailable",
-                ));
-            }
-        }
-    }
-
-    fn on_message(&mut self, now: Instant, el: &Element) {
-        let Some(event) = notifications::parse_event(el) else {
-            return;
-        };
-        let node = event.node.as_str();
-        if node.contains("no_longer_subscribed") || node.contains("duplicate_id") {
-            self.trace(
-                LogLevel::Warn,
-                format!("control topic {node}: hard reconnect required"),
-            );
-            self.hard_required = true;
-            self.ping.stop();
-            return;
-        }
-        if node == "streaming-subscriptions-expiring" {
-            self.subscribed_channel = None;
-            self.schedule_resubscribe(now);
-            return;
-        }
-        if !self.topics.contains(node) {
-            tracing::debug!(
-                topic = node,
-                "notification for a topic we did not subscribe"
-            );
-            return;
-        }
-        let json = event.json.unwrap_or(serde_json::Value::Null);
-        let action = json
-            .pointer("/metadata/action")
-            .and_then(|a| a.as_str())
-            .map(str::to_string);
-        let event_body = json
-            .get("eventBody")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        self.emit(SdkEvent::Notification {
-            topic: node.to_string(),
-            event_body,
-            action,
-        });
-    }
-}
-
-fn init_error(e: RestError) -> InitializeError {
-    match e.status() {
-        Some(401 | 403) => InitializeError::InvalidToken,
-        _ => InitializeError::Http(e),
     }
 }
 

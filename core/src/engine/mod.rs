@@ -12,7 +12,10 @@
 //! reconnect with back-off, and notification topics.
 
 mod connection;
+mod discovery;
+mod initialization;
 mod rest_calls;
+mod stanzas;
 mod stream;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -199,7 +202,7 @@ pub struct Engine {
     resubscribe_at: Option<Instant>,
     ping: PingMonitor,
     ice: Option<IceConfig>,
-    refresh: Option<connection::Discovery>,
+    refresh: Option<discovery::Discovery>,
     refresh_tries_left: u32,
     periodic_refresh_at: Option<Instant>,
     pending_subscribes: BTreeMap<String, (String, Instant)>,

@@ -5,7 +5,10 @@
 
 use std::time::Instant;
 
-use super::ConnId;
+use genesys_webrtc_hal::Security;
+
+use super::{ConnId, Engine, Transmit};
+use crate::options::LogLevel;
 use crate::rest::{self, RestError, RestRequest, RetryClass};
 use crate::wire::http::{HttpResponse, ResponseDecoder};
 
@@ -87,6 +90,94 @@ impl RestCall {
                 request: describe,
                 reason,
             })),
+        }
+    }
+}
+
+impl Engine {
+    pub(crate) fn start_call(
+        &mut self,
+        now: Instant,
+        purpose: RestPurpose,
+        request: RestRequest,
+    ) -> u64 {
+        let id = self.next_call;
+        self.next_call += 1;
+        tracing::debug!(request = %request.describe(), "REST call");
+        self.calls.push(RestCall::new(id, purpose, request));
+        self.try_call(now, id);
+        id
+    }
+
+    pub(crate) fn try_call(&mut self, now: Instant, id: u64) {
+        let conn = self.new_conn();
+        let base = self.opts.api_base();
+        let Some(call) = self.calls.iter_mut().find(|c| c.id == id) else {
+            return;
+        };
+        call.conn = Some(conn);
+        call.deadline = Some(now + rest::REQUEST_TIMEOUT);
+        call.retry_at = None;
+        call.tries += 1;
+        call.decoder = crate::wire::http::ResponseDecoder::new(call.request.method);
+        self.transmit(Transmit::Connect {
+            conn,
+            host: base.host.clone(),
+            port: base.port,
+            security: if base.tls {
+                Security::Tls
+            } else {
+                Security::Plain
+            },
+        });
+    }
+
+    pub(crate) fn cancel_call(&mut self, id: u64) {
+        if let Some(pos) = self.calls.iter().position(|c| c.id == id) {
+            let call = self.calls.remove(pos);
+            if let Some(conn) = call.conn {
+                self.transmit(Transmit::Close { conn });
+            }
+        }
+    }
+
+    pub(crate) fn finish_try(
+        &mut self,
+        now: Instant,
+        id: u64,
+        result: Result<HttpResponse, String>,
+    ) {
+        let Some(pos) = self.calls.iter().position(|c| c.id == id) else {
+            return;
+        };
+        match &result {
+            Ok(r) => {
+                tracing::debug!(request = %self.calls[pos].request.describe(), status = r.status, "REST response")
+            }
+            Err(e) => {
+                tracing::debug!(request = %self.calls[pos].request.describe(), error = %e, "REST failure")
+            }
+        }
+        if let Some(conn) = self.calls[pos].conn.take() {
+            self.transmit(Transmit::Close { conn });
+        }
+        self.calls[pos].deadline = None;
+        match self.calls[pos].outcome(now, result) {
+            TryOutcome::RetryAt(at) => {
+                let what = self.calls[pos].request.describe();
+                self.calls[pos].retry_at = Some(at);
+                self.trace(
+                    LogLevel::Warn,
+                    format!(
+                        "{what} will be retried in {:?}",
+                        at.saturating_duration_since(now)
+                    ),
+                );
+            }
+            TryOutcome::Finished(result) => {
+                let call = self.calls.remove(pos);
+                self.on_rest_done(now, call, result);
+            }
         }
     }
 }
