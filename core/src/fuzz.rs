@@ -18,9 +18,12 @@ use crate::wire::http::{self, HttpError, HttpRequest, HttpResponse, Method};
 use crate::wire::websocket::{self, FrameDecoder, Message, Opcode, Role};
 use crate::wire::xml::{self, Element, XmlLimits};
 
+/// A fuzz entry point.
+pub type FuzzFn = fn(&[u8]);
+
 /// Every fuzz target by name (the file name in `fuzz/fuzz_targets/` and the directory name in
 /// `fuzz/corpus/`), with its entry point.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, FuzzFn)] = &[
     ("xml", fuzz_xml),
     ("http_response", fuzz_http_response),
     ("websocket", fuzz_websocket),
@@ -32,7 +35,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The entry point of the target called `name`.
-pub fn entry_point(name: &str) -> Option<fn(&[u8])> {
+pub fn entry_point(name: &str) -> Option<FuzzFn> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
@@ -157,11 +160,7 @@ pub fn fuzz_websocket(data: &[u8]) {
             for chunk in rest.chunks(size) {
                 decoder.push(chunk);
                 assert!(decoder.buffered() <= decoder.buffer_limit());
-                loop {
-                    match decoder.next_message() {
-                        Ok(Some(_)) => {}
-                        Ok(None) | Err(_) => break,
-                    }
+                while let Ok(Some(_)) = decoder.next_message() {
                     assert!(decoder.buffered() <= decoder.buffer_limit());
                 }
                 assert!(decoder.buffered() <= decoder.buffer_limit());
@@ -580,7 +579,7 @@ impl FakeCloud {
     }
 
     /// Sends bytes on the streaming socket, if there is one.
-    fn to_ws(&mut self, bytes: &[u8]) {
+    fn send_to_socket(&mut self, bytes: &[u8]) {
         if let Some(conn) = self.ws.filter(|c| self.h.live.contains(c)) {
             self.h
                 .input(Input::Received(self.h.now, conn, bytes), bytes.len());
@@ -722,7 +721,7 @@ fn run_session(data: &[u8], record: bool) -> Vec<SdkEvent> {
     }
     for step in script.split(|b| *b == SESSION_SEPARATOR) {
         match step.split_first() {
-            Some((1, raw)) => cloud.to_ws(raw),
+            Some((1, raw)) => cloud.send_to_socket(raw),
             Some((2, secs)) => {
                 let n = secs.first().copied().map_or(1, u64::from);
                 cloud.h.advance_by(n);
@@ -736,7 +735,7 @@ fn run_session(data: &[u8], record: bool) -> Vec<SdkEvent> {
             Some((4, _)) => cloud.h.advance_to_deadline(),
             Some((5, payload)) => {
                 let payload = payload.get(..125).unwrap_or(payload);
-                cloud.to_ws(&websocket::encode_frame(
+                cloud.send_to_socket(&websocket::encode_frame(
                     Role::Server,
                     Opcode::Ping,
                     payload,
@@ -744,10 +743,12 @@ fn run_session(data: &[u8], record: bool) -> Vec<SdkEvent> {
                 ));
             }
             Some((6, raw)) => cloud.rest_override = Some(raw.to_vec()),
-            Some((7, _)) => cloud.to_ws(&websocket::encode_close(Role::Server, None, [0; 4])),
+            Some((7, _)) => {
+                cloud.send_to_socket(&websocket::encode_close(Role::Server, None, [0; 4]))
+            }
             _ => {
                 let frame = cloud.substitute(step);
-                cloud.to_ws(&websocket::encode_frame(
+                cloud.send_to_socket(&websocket::encode_frame(
                     Role::Server,
                     Opcode::Text,
                     &frame,

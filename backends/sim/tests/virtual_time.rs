@@ -411,6 +411,15 @@ fn a_pong_in_time_keeps_the_connection() {
     // one ping every 14 s plus the round trip
     assert!((41..=43).contains(&pings), "{pings}");
     assert_eq!(connected_events(&sim), [false]);
+    // a healthy session has no error events at all (the subscribe reply comes from the
+    // notifications component and must be accepted as the reply it is)
+    let errors: Vec<&SdkEvent> = sim
+        .events()
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| matches!(e, SdkEvent::Error(_)))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
 
 #[test]

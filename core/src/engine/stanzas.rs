@@ -53,6 +53,27 @@ impl Engine {
             }
             return;
         }
+        // Subscribe replies come from the pubsub component (`notifications.{env}`), which is
+        // the request's `to`, so they are checked against that before the general rule.
+        if self.pending_subscribes.contains_key(iq.id) {
+            let notifications = self.opts.notifications_host();
+            if !self.allowed_responder(iq.from, Some(&notifications)) {
+                tracing::debug!("ignoring a subscribe reply from an unexpected sender");
+                return;
+            }
+            if let Some((topic, _)) = self.pending_subscribes.remove(iq.id) {
+                if iq.kind == IqType::Error {
+                    self.error(
+                        SdkErrorKind::Generic,
+                        format!(
+                            "subscribing to {topic} failed: {}",
+                            iq.error_condition().unwrap_or("undefined-condition")
+                        ),
+                    );
+                }
+            }
+            return;
+        }
         let domain = self.socket.as_ref().map(|s| s.stream.domain().to_string());
         if !self.allowed_responder(iq.from, domain.as_deref()) {
             tracing::debug!("ignoring IQ reply from an unexpected sender");
@@ -87,24 +108,6 @@ impl Engine {
                     self.refresh = None;
                     self.refresh_failed(now, reason);
                     return;
-                }
-            }
-        }
-        let notifications = self.opts.notifications_host();
-        if self.pending_subscribes.contains_key(iq.id)
-            && iq
-                .from
-                .is_none_or(|f| f == notifications || self.allowed_responder(Some(f), None))
-        {
-            if let Some((topic, _)) = self.pending_subscribes.remove(iq.id) {
-                if iq.kind == IqType::Error {
-                    self.error(
-                        SdkErrorKind::Generic,
-                        format!(
-                            "subscribing to {topic} failed: {}",
-                            iq.error_condition().unwrap_or("undefined-condition")
-                        ),
-                    );
                 }
             }
         }
