@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+# libopus for the Opus codec (crate `opus`, linked against the system library)
+pkg-config --exists opus 2>/dev/null || need+=(libopus-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -21,5 +24,10 @@ if cargo tree -p genesys-webrtc -e normal --prefix none --locked | grep -iE '^(t
   echo "core (genesys-webrtc) depends on an async runtime" >&2
   exit 1
 fi
-cargo test --workspace --all-targets --locked
-cargo test --workspace --doc --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
+cargo test --workspace --all-targets --locked 2>&1 | tee -a "$log"
+# One closing line over every test binary (cargo prints one per binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

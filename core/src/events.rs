@@ -2,6 +2,7 @@
 //! `station`, ...). Plain data; the engine produces them, the async facade streams them.
 
 use crate::options::LogLevel;
+use crate::session::events::{PendingSession, SessionEvent, SessionInfo, TerminateReason};
 
 /// What went wrong, as the JS `sdkError` `type` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +109,38 @@ pub enum SdkEvent {
     /// Whether the station has more than one line appearance (JS
     /// `concurrentSoftphoneSessionsEnabled`).
     ConcurrentSoftphoneSessionsEnabled(bool),
+    /// An incoming call or invitation (JS `pendingSession`).
+    PendingSession(PendingSession),
+    /// The proposer withdrew it (JS `cancelPendingSession`).
+    CancelPendingSession {
+        /// Session id.
+        session_id: String,
+        /// Conversation id.
+        conversation_id: String,
+    },
+    /// Another client of this user answered or rejected it (JS `handledPendingSession`).
+    HandledPendingSession {
+        /// Session id.
+        session_id: String,
+        /// Conversation id.
+        conversation_id: String,
+    },
+    /// A media session began (JS `sessionStarted`).
+    SessionStarted(SessionInfo),
+    /// A media session ended (JS `sessionEnded`).
+    SessionEnded {
+        /// The session.
+        session: SessionInfo,
+        /// Why.
+        reason: TerminateReason,
+    },
+    /// An event of one session (JS session object events).
+    Session {
+        /// Session id.
+        session_id: String,
+        /// The event.
+        event: SessionEvent,
+    },
     /// A pubsub notification arrived on a subscribed topic.
     Notification {
         /// The topic (pubsub node).

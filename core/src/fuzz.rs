@@ -384,6 +384,8 @@ impl EngineHarness {
                             self.live.retain(|c| *c != conn);
                             self.closed.push(conn);
                         }
+                        // No media sockets in these targets.
+                        Transmit::Datagram { .. } => {}
                     }
                 }
                 Output::Event(ev) => {

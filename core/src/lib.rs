@@ -69,15 +69,18 @@
 pub mod engine;
 pub mod events;
 pub mod jwt;
+pub mod media;
 pub mod notifications;
 pub mod options;
 pub mod redact;
 pub mod rest;
 pub mod sdk;
+pub mod session;
+pub mod signaling;
 pub mod wire;
 pub mod xmpp;
 
-pub use engine::{ConnectionError, Engine, InitializeError, InitializeOptions};
+pub use engine::{ConnectionError, Engine, InitializeError, InitializeOptions, SessionError};
 pub use events::{SdkError, SdkErrorKind, SdkEvent};
 pub use options::{SdkOptions, SdkOptionsBuilder, SessionType};
 pub use redact::Secret;

@@ -125,6 +125,59 @@ impl RestRequest {
         }
     }
 
+    /// `GET /api/v2/conversations/{id}` (participant lookup).
+    pub fn conversation(conversation_id: &str) -> Self {
+        Self::new(
+            Method::Get,
+            format!("conversations/{}", path_segment(conversation_id)),
+        )
+    }
+
+    /// `PATCH /api/v2/conversations/calls/{cid}/participants/{pid}` with `body` (e.g.
+    /// `{"state":"disconnected"}`, `{"muted":true}`, `{"held":true}`). Never retried.
+    pub fn patch_participant(
+        conversation_id: &str,
+        participant_id: &str,
+        body: serde_json::Value,
+    ) -> Self {
+        RestRequest {
+            body: Some(body),
+            ..Self::new(
+                Method::Patch,
+                format!(
+                    "conversations/calls/{}/participants/{}",
+                    path_segment(conversation_id),
+                    path_segment(participant_id)
+                ),
+            )
+        }
+    }
+
+    /// `POST /api/v2/conversations/calls/{cid}/participants/{pid}/replace` `{"voicemail":true}`
+    /// (softphone reject of a `user` participant).
+    pub fn replace_with_voicemail(conversation_id: &str, participant_id: &str) -> Self {
+        RestRequest {
+            body: Some(serde_json::json!({ "voicemail": true })),
+            ..Self::new(
+                Method::Post,
+                format!(
+                    "conversations/calls/{}/participants/{}/replace",
+                    path_segment(conversation_id),
+                    path_segment(participant_id)
+                ),
+            )
+        }
+    }
+
+    /// `POST /api/v2/conversations/calls` with the start parameters plus
+    /// `"sessionType":"softphone"`.
+    pub fn place_call(params: serde_json::Value) -> Self {
+        RestRequest {
+            body: Some(params),
+            ..Self::new(Method::Post, "conversations/calls")
+        }
+    }
+
     /// What may be logged about this request: method and path, never headers or body.
     pub fn describe(&self) -> String {
         format!("{} /api/v2/{}", self.method.as_str(), self.path)
@@ -339,6 +392,100 @@ impl std::fmt::Debug for CustomerData {
             .field("source_communication_id", &self.source_communication_id)
             .field("jwt", &"{redacted}")
             .finish()
+    }
+}
+
+/// A conversation (`GET /conversations/{id}` and conversation events), fields the SDK reads
+/// (PROTOCOL.md §9.6).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+pub struct Conversation {
+    /// Conversation id.
+    pub id: String,
+    /// Participants.
+    #[serde(default)]
+    pub participants: Vec<Participant>,
+}
+
+/// A conversation participant.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// Participant id.
+    pub id: String,
+    /// `user`, `agent`, `customer`, ...
+    #[serde(default)]
+    pub purpose: Option<String>,
+    /// The user behind the participant.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Address (phone number or JID).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Participant state.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Direction.
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// Muted.
+    #[serde(default)]
+    pub muted: Option<bool>,
+    /// Confined.
+    #[serde(default)]
+    pub confined: Option<bool>,
+    /// Calls of this participant.
+    #[serde(default)]
+    pub calls: Vec<ParticipantCall>,
+}
+
+/// One call of a participant.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantCall {
+    /// Call id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `alerting`, `contacting`, `dialing`, `connected`, `disconnected`, `terminated`, ...
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Muted.
+    #[serde(default)]
+    pub muted: Option<bool>,
+    /// Confined.
+    #[serde(default)]
+    pub confined: Option<bool>,
+    /// Held.
+    #[serde(default)]
+    pub held: Option<bool>,
+    /// Direction.
+    #[serde(default)]
+    pub direction: Option<String>,
+    /// Provider.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Error information, when the call failed.
+    #[serde(default)]
+    pub error_info: Option<serde_json::Value>,
+}
+
+impl Conversation {
+    /// The user's participant: the last one whose `userId` is `user_id`, preferring one with a
+    /// call in one of `states` (PROTOCOL.md §9.4).
+    pub fn user_participant(&self, user_id: &str, states: &[&str]) -> Option<&Participant> {
+        let mine: Vec<&Participant> = self
+            .participants
+            .iter()
+            .filter(|p| p.user_id.as_deref() == Some(user_id))
+            .collect();
+        mine.iter()
+            .rev()
+            .find(|p| {
+                p.calls
+                    .iter()
+                    .any(|c| c.state.as_deref().is_some_and(|s| states.contains(&s)))
+            })
+            .or_else(|| mine.last())
+            .copied()
     }
 }
 

@@ -203,6 +203,9 @@ impl<P: Platform> SdkDriver<P> {
                     Output::Transmit(Transmit::Close { conn }) => {
                         writers.retain(|(c, _)| *c != conn);
                     }
+                    Output::Transmit(Transmit::Datagram { .. }) => {
+                        // UDP media lands with the facade's media support.
+                    }
                     Output::Event(event) => {
                         if matches!(
                             event,

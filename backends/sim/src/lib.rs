@@ -4,12 +4,15 @@
 //!   `PROTOCOL.md` describes, including its failure modes.
 //! * [`network`]: the SDK engine and a fake cloud joined by an in-memory network in virtual time,
 //!   driven from a seed (deterministic whole-SDK tests).
+//! * [`audio`]: tone, silence and WAV capture/playout behind the HAL audio traits, so calls run
+//!   without a sound card.
 //! * [`test_ca`]: a throw-away certificate authority and server certificate for localhost TLS.
 //! * [`tls_server`]: serves a [`cloud::FakeCloud`] over real HTTPS + WSS sockets on 127.0.0.1
 //!   (used by the `fake-cloud` binary, the examples and the end-to-end tests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod audio;
 pub mod cloud;
 pub mod network;
 pub mod platform;

@@ -209,6 +209,9 @@ impl SimNetwork {
                     self.push(at, Delivery::CloudClosed(conn.0));
                 }
             }
+            Transmit::Datagram { .. } => {
+                // Media datagrams join the in-memory network with the fake cloud's media peer.
+            }
         }
     }
 

@@ -156,6 +156,7 @@ impl Engine {
         for c in &self.calls {
             consider(c.poll_timeout());
         }
+        consider(self.media_poll_timeout());
         consider(match &self.link {
             Link::Waiting { at } => Some(*at),
             Link::Connecting { deadline } | Link::Closing { deadline } => Some(*deadline),
@@ -207,6 +208,7 @@ impl Engine {
             Link::Closing { deadline } if now >= deadline => self.finish_disconnect(),
             _ => {}
         }
+        self.media_timeouts(now);
         if !matches!(self.link, Link::Up) {
             return;
         }
@@ -682,6 +684,7 @@ impl Engine {
             message: DISCONNECTED_MESSAGE.into(),
             reconnecting: self.auto_reconnect,
         });
+        self.end_sessions_on_disconnect(now);
         if self.auto_reconnect {
             self.begin_connect(now, false);
         }

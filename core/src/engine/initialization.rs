@@ -172,6 +172,13 @@ impl Engine {
                     self.finish_init_ok();
                 }
             }
+            RestPurpose::ConversationLookup { action, .. } => {
+                self.on_conversation_lookup(now, req, action, result)
+            }
+            RestPurpose::ParticipantUpdate { action } => {
+                self.on_participant_update(now, action, result)
+            }
+            RestPurpose::PlaceCall => self.on_place_call(call.id, req, result),
             RestPurpose::Resubscribe => match result {
                 Ok(resp) => {
                     let parsed: Result<serde_json::Value, _> = serde_json::from_slice(&resp.body);

@@ -11,9 +11,13 @@
 //! initialization, channel creation, the WebSocket/XMPP login, XEP-0215 discovery, pings,
 //! reconnect with back-off, and notification topics.
 
+mod audio;
+mod calls;
 mod connection;
 mod discovery;
 mod initialization;
+mod participant;
+mod pending;
 mod rest_calls;
 mod stanzas;
 mod stream;
@@ -33,7 +37,9 @@ use crate::xmpp::backoff::{AttemptSchedule, ReconnectPolicy};
 use crate::xmpp::extdisco::IceConfig;
 use crate::xmpp::ping::PingMonitor;
 
+pub use audio::{AUDIO_RATE, FRAME_SAMPLES};
 use connection::{Link, Socket};
+pub use participant::StartSoftphoneParams;
 use rest_calls::RestCall;
 
 /// Identifies one byte-stream connection the driver opened for the engine.
@@ -67,6 +73,15 @@ pub enum Transmit {
         /// Connection.
         conn: ConnId,
     },
+    /// Send a UDP datagram for media from our socket bound to `source`.
+    Datagram {
+        /// One of the addresses given to [`Engine::set_local_udp_addrs`].
+        source: std::net::SocketAddr,
+        /// Where to.
+        destination: std::net::SocketAddr,
+        /// The datagram.
+        data: Vec<u8>,
+    },
 }
 
 /// Why the driver could not open a connection.
@@ -91,6 +106,17 @@ pub enum Input<'a> {
     Received(Instant, ConnId, &'a [u8]),
     /// The peer closed the connection, or reading/writing failed.
     Closed(Instant, ConnId),
+    /// A UDP datagram arrived on our socket bound to `destination`.
+    Datagram {
+        /// When.
+        now: Instant,
+        /// Sender.
+        source: std::net::SocketAddr,
+        /// Our socket's address.
+        destination: std::net::SocketAddr,
+        /// The datagram.
+        data: &'a [u8],
+    },
 }
 
 /// What the engine wants next.
@@ -146,6 +172,32 @@ pub enum ConnectionError {
     #[error("initialize() has not completed")]
     NotInitialized,
     /// The SDK driver is not running (it was never run, or it stopped).
+    #[error("the SDK driver is not running")]
+    DriverStopped,
+}
+
+/// Why a session API call could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// No pending or active session has this id (or conversation id).
+    #[error("no session {0}")]
+    UnknownSession(String),
+    /// The streaming connection is not up, so nothing can be signalled.
+    #[error("not connected")]
+    NotConnected,
+    /// The operation does not apply to this kind of session.
+    #[error("not supported for this session type: {0}")]
+    NotSupported(&'static str),
+    /// A parameter was refused.
+    #[error("invalid {what}: {reason}")]
+    InvalidInput {
+        /// Which parameter.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The SDK driver is not running.
     #[error("the SDK driver is not running")]
     DriverStopped,
 }
@@ -209,6 +261,16 @@ pub struct Engine {
     schedule: Option<AttemptSchedule>,
     attempt_n: u32,
     subscribed_channel: Option<String>,
+    proposes: BTreeMap<String, pending::ProposeRecord>,
+    propose_seq: u64,
+    pending: BTreeMap<String, pending::PendingEntry>,
+    sdp_over_xmpp_ids: BTreeMap<String, bool>,
+    conversations: BTreeMap<String, crate::rest::Conversation>,
+    sessions: BTreeMap<String, calls::CallSession>,
+    local_udp: Vec<std::net::SocketAddr>,
+    reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache,
+    early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates,
+    place_call_results: VecDeque<(u64, Result<String, crate::rest::RestError>)>,
 }
 
 impl Engine {
@@ -253,6 +315,16 @@ impl Engine {
             schedule: None,
             attempt_n: 0,
             subscribed_channel: None,
+            proposes: BTreeMap::new(),
+            propose_seq: 0,
+            pending: BTreeMap::new(),
+            sdp_over_xmpp_ids: BTreeMap::new(),
+            conversations: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            local_udp: Vec::new(),
+            reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache::new(),
+            early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates::new(),
+            place_call_results: VecDeque::new(),
         }
     }
 
@@ -323,6 +395,15 @@ impl Engine {
             Input::Closed(now, conn) => {
                 self.advance(now);
                 self.on_closed(now, conn);
+            }
+            Input::Datagram {
+                now,
+                source,
+                destination,
+                data,
+            } => {
+                self.advance(now);
+                self.on_datagram(now, source, destination, data);
             }
         }
     }

@@ -21,6 +21,17 @@ pub(crate) enum RestPurpose {
     Station,
     Resubscribe,
     RedeemCode,
+    /// `GET /conversations/{id}` to find the user's participant for `action`.
+    ConversationLookup {
+        conversation_id: String,
+        action: super::participant::ParticipantAction,
+    },
+    /// The participant PATCH/POST for `action`.
+    ParticipantUpdate {
+        action: super::participant::ParticipantAction,
+    },
+    /// `POST /conversations/calls` (start_softphone_session).
+    PlaceCall,
 }
 
 /// One call.

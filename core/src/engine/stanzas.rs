@@ -95,19 +95,16 @@ impl Engine {
         }
         if let Some(r) = self.refresh.as_mut() {
             match r.on_reply(iq) {
-                DiscoveryStep::NotMine => {}
-                DiscoveryStep::Pending => return,
+                DiscoveryStep::NotMine | DiscoveryStep::Pending => {}
                 DiscoveryStep::Done(ice) => {
                     self.refresh = None;
                     self.refresh_tries_left = 0;
                     tracing::debug!(servers = ice.servers.len(), "ICE servers refreshed");
                     self.ice = Some(ice);
-                    return;
                 }
                 DiscoveryStep::Failed(reason) => {
                     self.refresh = None;
                     self.refresh_failed(now, reason);
-                    return;
                 }
             }
         }
@@ -121,6 +118,28 @@ impl Engine {
             return;
         };
         match (iq.kind, payload.ns.as_str(), payload.name.as_str()) {
+            (IqType::Set, ns::GENESYS, "genesys-webrtc") => {
+                match crate::signaling::sdp_over_xmpp::parse_genesys_iq(iq.element) {
+                    Some(Ok(rpc)) => self.on_genesys_rpc(now, rpc),
+                    Some(Err(e)) => {
+                        self.error(
+                            SdkErrorKind::Protocol,
+                            format!("bad sdp-over-xmpp request: {e}"),
+                        );
+                        self.send_element(&stanza::iq_error(
+                            reply_to,
+                            iq.id,
+                            "modify",
+                            "bad-request",
+                        ));
+                    }
+                    None => {}
+                }
+            }
+            (IqType::Set, ns::JINGLE, "jingle") => {
+                let from = reply_to.unwrap_or_default().to_string();
+                self.on_jingle(now, iq.id, &from, payload);
+            }
             (IqType::Get, ns::PING, "ping") => {
                 self.send_element(&stanza::iq_result(reply_to, iq.id));
             }
@@ -151,6 +170,13 @@ impl Engine {
     }
 
     pub(crate) fn on_message(&mut self, now: Instant, el: &Element) {
+        if let Some(jmi) = crate::signaling::jmi::parse_jmi(el) {
+            match jmi {
+                Ok(m) => self.on_jmi(now, m),
+                Err(e) => self.error(SdkErrorKind::Protocol, format!("bad JMI message: {e}")),
+            }
+            return;
+        }
         let Some(event) = notifications::parse_event(el) else {
             return;
         };

@@ -99,8 +99,8 @@ pub struct Element {
     pub name: String,
     /// Namespace URI, empty when none applies.
     pub ns: String,
-    /// Attributes in document order, namespace declarations left out. Prefixed attributes keep
-    /// their prefix (`xml:lang`).
+    /// Attributes in document order, namespace declarations left out. `xml:` attributes keep
+    /// their prefix (`xml:lang`); attributes in other declared namespaces are dropped.
     pub attrs: Vec<(String, String)>,
     /// Child nodes in document order.
     pub children: Vec<Node>,
@@ -234,8 +234,24 @@ impl Element {
 }
 
 /// Escapes text for use in XML character data or a double-quoted attribute.
+///
+/// Besides `& < > " '`, carriage return, line feed and tab are written as character references
+/// so that a parser's end-of-line and attribute-value normalization cannot change them.
 pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(text)
+    let escaped = quick_xml::escape::escape(text);
+    if !escaped.contains(['\r', '\n', '\t']) {
+        return escaped;
+    }
+    let mut out = String::with_capacity(escaped.len() + 8);
+    for c in escaped.chars() {
+        match c {
+            '\r' => out.push_str("&#13;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Parses one complete XML element (one RFC 7395 frame) within `limits`.
@@ -253,7 +269,16 @@ pub fn parse(input: &str, limits: &XmlLimits) -> Result<Element, XmlError> {
             .read_resolved_event()
             .map_err(|e| XmlError::Malformed(short(&e.to_string())))?;
         let ns = match resolved {
-            ResolveResult::Bound(ns) => Some(String::from_utf8_lossy(ns.as_ref()).into_owned()),
+            ResolveResult::Bound(ns) => {
+                // The resolver hands out the declaration's raw value; unescape it like any
+                // other attribute value.
+                let raw = String::from_utf8_lossy(ns.as_ref()).into_owned();
+                Some(
+                    quick_xml::escape::unescape(&raw)
+                        .map_err(|e| XmlError::Malformed(short(&e.to_string())))?
+                        .into_owned(),
+                )
+            }
             ResolveResult::Unbound => Some(String::new()),
             ResolveResult::Unknown(_) => None,
         };
@@ -374,8 +399,12 @@ fn element_from(
         if el.attrs.len() >= limits.max_attributes {
             return Err(XmlError::TooManyAttributes);
         }
-        if let (ResolveResult::Unknown(_), _) = reader.resolve_attribute(key) {
-            return Err(XmlError::UnboundPrefix);
+        match reader.resolve_attribute(key) {
+            (ResolveResult::Unknown(_), _) => return Err(XmlError::UnboundPrefix),
+            // Attributes in a declared namespace other than `xml:` carry nothing XMPP needs here
+            // and could not be written back without their declaration: leave them out.
+            (ResolveResult::Bound(_), _) if !key.as_ref().starts_with(b"xml:") => continue,
+            _ => {}
         }
         let key = std::str::from_utf8(key.as_ref())
             .map_err(|_| XmlError::Malformed("attribute name not UTF-8".into()))?

@@ -60,9 +60,15 @@ impl ReconnectPolicy {
     /// Records a failed attempt at `now`.
     pub fn record_failure(&mut self, now: Instant) {
         self.remembered(now);
-        self.current = (self.current * 2).max(FAILURE_FLOOR);
-        self.next_reduction = Some(now + self.current * 5);
-        self.total_reset = Some(now + TOTAL_RESET);
+        // Capped at the longest delay: it never needs to grow past it, and an uncapped value
+        // doubles out of `Duration`/`Instant` range after about 60 failures in a row.
+        self.current = self
+            .current
+            .saturating_mul(2)
+            .max(FAILURE_FLOOR)
+            .min(self.max_delay.max(FAILURE_FLOOR));
+        self.next_reduction = now.checked_add(self.current * 5);
+        self.total_reset = now.checked_add(TOTAL_RESET);
     }
 
     /// The longest delay.
@@ -155,6 +161,15 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(p.remembered(t0 + Duration::from_secs(150)), Duration::ZERO);
+        // growth stops at the cap, however many failures come in a row
+        let mut q = ReconnectPolicy::new(Duration::from_secs(90));
+        for i in 0..10_000u64 {
+            q.record_failure(t0 + Duration::from_secs(i));
+        }
+        assert_eq!(
+            q.remembered(t0 + Duration::from_secs(10_000)),
+            Duration::from_secs(90)
+        );
         // total reset after an hour regardless
         p.record_failure(t0);
         assert_eq!(p.starting_delay(t0 + Duration::from_secs(3601)), MIN_DELAY);

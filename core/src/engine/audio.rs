@@ -1,0 +1,299 @@
+//! The audio path of one session, at the engine's fixed internal format (48 kHz mono, 20 ms
+//! frames): captured PCM → encoder (Opus, or G.711 after resampling to 8 kHz) → RTP payloads,
+//! plus RFC 4733 DTMF; received RTP → adaptive jitter buffer → decoder (with loss concealment) →
+//! PCM for playout, and received DTMF → digits.
+//!
+//! Owns the per-session codec state. Device rates and mixing across sessions are the engine's
+//! (`Engine::push_capture_frame`, `Engine::pull_playout_frame`).
+
+use std::time::Instant;
+
+use genesys_webrtc_hal::FrameDuration;
+
+use crate::media::dtmf::{DtmfError, DtmfReceiver, DtmfSender, DtmfSenderConfig};
+use crate::media::g711::G711Law;
+use crate::media::jitter::{JitterBuffer, JitterConfig, Pulled};
+#[cfg(feature = "opus")]
+use crate::media::opus::{OpusChannels, OpusDecoder, OpusEncoder, OpusEncoderConfig};
+use crate::media::resample::Resampler;
+use crate::media::rtc::{AudioCodec, CallMedia, MediaStats, NegotiatedCodec};
+use crate::session::events::CallStats;
+
+/// The engine's internal audio rate.
+pub const AUDIO_RATE: u32 = 48_000;
+/// Samples in one 20 ms frame at [`AUDIO_RATE`].
+pub const FRAME_SAMPLES: usize = 960;
+
+/// One RTP payload to write.
+#[derive(Debug)]
+pub(crate) struct OutPacket {
+    pub(crate) pt: u8,
+    pub(crate) rtp_timestamp: u32,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) telephone_event: bool,
+    pub(crate) marker: bool,
+}
+
+enum Encoder {
+    #[cfg(feature = "opus")]
+    Opus(Box<OpusEncoder>),
+    G711(G711Law, Box<Resampler>),
+}
+
+enum Decoder {
+    #[cfg(feature = "opus")]
+    Opus(Box<OpusDecoder>),
+    G711(G711Law, Box<Resampler>, Vec<i16>),
+}
+
+struct SendPath {
+    codec: NegotiatedCodec,
+    encoder: Encoder,
+    rtp_ts: u32,
+    dtmf: Option<(u8, DtmfSender)>,
+}
+
+struct RecvPath {
+    codec: NegotiatedCodec,
+    jitter: JitterBuffer,
+    decoder: Decoder,
+}
+
+/// Per-session audio state.
+#[derive(Default)]
+pub(crate) struct SessionAudio {
+    send: Option<SendPath>,
+    recv: Option<RecvPath>,
+    dtmf_rx: DtmfReceiver,
+    concealed: u64,
+}
+
+impl std::fmt::Debug for SessionAudio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionAudio")
+            .field("send", &self.send.as_ref().map(|s| s.codec))
+            .field("recv", &self.recv.as_ref().map(|r| r.codec))
+            .finish()
+    }
+}
+
+fn encoder_for(codec: AudioCodec) -> Option<Encoder> {
+    match codec {
+        #[cfg(feature = "opus")]
+        AudioCodec::Opus { .. } => OpusEncoder::new(OpusEncoderConfig {
+            channels: OpusChannels::Mono,
+            ..OpusEncoderConfig::default()
+        })
+        .ok()
+        .map(|e| Encoder::Opus(Box::new(e))),
+        AudioCodec::Pcmu | AudioCodec::Pcma => {
+            let law = if codec == AudioCodec::Pcmu {
+                G711Law::Mu
+            } else {
+                G711Law::A
+            };
+            Resampler::new(AUDIO_RATE, 8_000, 1, FrameDuration::Ms20)
+                .ok()
+                .map(|r| Encoder::G711(law, Box::new(r)))
+        }
+        _ => None,
+    }
+}
+
+fn decoder_for(codec: AudioCodec) -> Option<Decoder> {
+    match codec {
+        #[cfg(feature = "opus")]
+        AudioCodec::Opus { .. } => OpusDecoder::new(OpusChannels::Mono)
+            .ok()
+            .map(|d| Decoder::Opus(Box::new(d))),
+        AudioCodec::Pcmu | AudioCodec::Pcma => {
+            let law = if codec == AudioCodec::Pcmu {
+                G711Law::Mu
+            } else {
+                G711Law::A
+            };
+            Resampler::new(8_000, AUDIO_RATE, 1, FrameDuration::Ms20)
+                .ok()
+                .map(|r| Decoder::G711(law, Box::new(r), Vec::new()))
+        }
+        _ => None,
+    }
+}
+
+fn supported(codec: AudioCodec) -> bool {
+    matches!(codec, AudioCodec::Pcmu | AudioCodec::Pcma)
+        || (cfg!(feature = "opus") && matches!(codec, AudioCodec::Opus { .. }))
+}
+
+impl SessionAudio {
+    /// Sets up encoder, decoder and DTMF from what the answer negotiated (first supported audio
+    /// codec in the offer's order).
+    pub(crate) fn configure(&mut self, media: Option<&CallMedia>) {
+        let Some(m) = media else { return };
+        let Some(codec) = m.codecs().iter().find(|c| supported(c.codec)).copied() else {
+            tracing::warn!("no supported audio codec negotiated");
+            return;
+        };
+        let dtmf = m.telephone_event_codec().and_then(|te| {
+            DtmfSender::new(DtmfSenderConfig::new(codec.codec.clock_rate()))
+                .ok()
+                .map(|s| (te.pt, s))
+        });
+        if let Some(encoder) = encoder_for(codec.codec) {
+            self.send = Some(SendPath {
+                codec,
+                encoder,
+                rtp_ts: 0,
+                dtmf,
+            });
+        }
+        if let (Some(decoder), Ok(jitter)) = (
+            decoder_for(codec.codec),
+            JitterBuffer::new(JitterConfig::new(codec.codec.clock_rate())),
+        ) {
+            self.recv = Some(RecvPath {
+                codec,
+                jitter,
+                decoder,
+            });
+        }
+    }
+
+    /// Queues DTMF digits for sending.
+    pub(crate) fn send_dtmf(&mut self, digits: &str) -> Result<(), DtmfError> {
+        match self.send.as_mut().and_then(|s| s.dtmf.as_mut()) {
+            Some((_, sender)) => sender.insert(digits),
+            None => Err(DtmfError::InvalidConfig(
+                "telephone-event was not negotiated on this session",
+            )),
+        }
+    }
+
+    /// Encodes one captured 20 ms frame (48 kHz mono) into the packets to write.
+    pub(crate) fn encode_frame(&mut self, pcm: &[i16]) -> Vec<OutPacket> {
+        let mut out = Vec::with_capacity(2);
+        let Some(send) = self.send.as_mut() else {
+            return out;
+        };
+        let step = send.codec.codec.clock_rate() / 50;
+        let ts = send.rtp_ts;
+        send.rtp_ts = send.rtp_ts.wrapping_add(step);
+        let payload = match &mut send.encoder {
+            #[cfg(feature = "opus")]
+            Encoder::Opus(e) => e.encode(pcm).ok(),
+            Encoder::G711(law, resampler) => {
+                let mut narrow = Vec::with_capacity(160);
+                resampler.process(pcm, &mut narrow).ok().map(|_| {
+                    let mut codes = Vec::with_capacity(160);
+                    law.encode(&narrow, &mut codes);
+                    codes
+                })
+            }
+        };
+        if let Some(payload) = payload {
+            out.push(OutPacket {
+                pt: send.codec.pt,
+                rtp_timestamp: ts,
+                payload,
+                telephone_event: false,
+                marker: false,
+            });
+        }
+        if let Some((pt, sender)) = send.dtmf.as_mut() {
+            if let Some(p) = sender.poll(ts) {
+                out.push(OutPacket {
+                    pt: *pt,
+                    rtp_timestamp: p.rtp_timestamp,
+                    payload: p.payload.to_vec(),
+                    telephone_event: true,
+                    marker: p.marker,
+                });
+            }
+        }
+        out
+    }
+
+    /// A received audio RTP packet. Returns a DTMF digit when a new telephone-event starts.
+    pub(crate) fn on_rtp(
+        &mut self,
+        _pt: u8,
+        codec: AudioCodec,
+        seq: u16,
+        rtp_timestamp: u32,
+        payload: Vec<u8>,
+        at: Instant,
+    ) -> Option<char> {
+        if codec.is_telephone_event() {
+            return match self.dtmf_rx.push(rtp_timestamp, &payload) {
+                Ok(Some(d)) => Some(d.digit),
+                _ => None,
+            };
+        }
+        if let Some(r) = self.recv.as_mut() {
+            if r.codec.codec == codec {
+                r.jitter.push(seq, rtp_timestamp, at, payload);
+            }
+        }
+        None
+    }
+
+    /// The next 20 ms of received audio (48 kHz mono), or `None` before any arrived.
+    pub(crate) fn pull_frame(&mut self, now: Instant) -> Option<Vec<i16>> {
+        let r = self.recv.as_mut()?;
+        let pulled = r.jitter.pull(now);
+        let frame = match (pulled, &mut r.decoder) {
+            (Pulled::NotReady, _) => return None,
+            #[cfg(feature = "opus")]
+            (Pulled::Frame(p), Decoder::Opus(d)) => d.decode(&p).ok(),
+            #[cfg(feature = "opus")]
+            (Pulled::Missing, Decoder::Opus(d)) => {
+                self.concealed += 1;
+                d.conceal(FRAME_SAMPLES).ok()
+            }
+            (Pulled::Frame(p), Decoder::G711(law, resampler, last)) => {
+                let mut narrow = Vec::with_capacity(160);
+                law.decode(&p, &mut narrow);
+                narrow.resize(160, 0);
+                let mut wide = Vec::with_capacity(FRAME_SAMPLES);
+                let ok = resampler.process(&narrow, &mut wide).is_ok();
+                if ok {
+                    last.clone_from(&wide);
+                }
+                ok.then_some(wide)
+            }
+            (Pulled::Missing, Decoder::G711(_, _, last)) => {
+                // Concealment: the last frame again, 6 dB down each time.
+                self.concealed += 1;
+                for s in last.iter_mut() {
+                    *s /= 2;
+                }
+                Some(last.clone())
+            }
+        };
+        let mut frame = frame.unwrap_or_default();
+        frame.resize(FRAME_SAMPLES, 0);
+        Some(frame)
+    }
+
+    /// Call statistics from str0m's figures and the jitter buffer's.
+    pub(crate) fn stats(&self, s: &MediaStats) -> CallStats {
+        let total = s.packets_received + s.lost;
+        let jb = self.recv.as_ref().map(|r| r.jitter.stats());
+        CallStats {
+            rtt_ms: s.rtt.map(|d| d.as_secs_f64() * 1000.0),
+            jitter_ms: s
+                .jitter
+                .or(jb.as_ref().map(|j| j.jitter))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0),
+            loss: if total == 0 {
+                0.0
+            } else {
+                s.lost as f64 / total as f64
+            },
+            packets_sent: s.packets_sent,
+            packets_received: s.packets_received,
+            concealed: self.concealed,
+        }
+    }
+}
