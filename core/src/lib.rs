@@ -69,6 +69,7 @@
 pub mod engine;
 pub mod events;
 pub mod jwt;
+pub mod local_audio;
 pub mod media;
 pub mod notifications;
 pub mod options;

@@ -279,6 +279,9 @@ pub struct SdkOptions {
     pub custom_headers: Vec<(String, String)>,
     /// Longest reconnect back-off delay (default 90 s).
     pub reconnect_max_delay: Duration,
+    /// Local addresses to bind media sockets on (host candidates). Empty: every usable
+    /// interface address the platform lists.
+    pub media_bind_addresses: Vec<std::net::IpAddr>,
 }
 
 impl SdkOptions {
@@ -337,6 +340,7 @@ pub struct SdkOptionsBuilder {
     jid_resource: Option<String>,
     custom_headers: Vec<(String, String)>,
     reconnect_max_delay: Option<Duration>,
+    media_bind_addresses: Vec<std::net::IpAddr>,
 }
 
 impl SdkOptionsBuilder {
@@ -428,6 +432,13 @@ impl SdkOptionsBuilder {
     /// Longest reconnect back-off delay (default 90 s).
     pub fn reconnect_max_delay(mut self, delay: Duration) -> Self {
         self.reconnect_max_delay = Some(delay);
+        self
+    }
+
+    /// Binds media sockets on this local address only (repeat for several). Default: every
+    /// usable interface address.
+    pub fn media_bind_address(mut self, ip: std::net::IpAddr) -> Self {
+        self.media_bind_addresses.push(ip);
         self
     }
 
@@ -536,6 +547,7 @@ impl SdkOptionsBuilder {
             jid_resource: self.jid_resource,
             custom_headers: self.custom_headers,
             reconnect_max_delay,
+            media_bind_addresses: self.media_bind_addresses,
         })
     }
 }

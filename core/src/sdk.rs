@@ -13,11 +13,13 @@ use futures::channel::{mpsc, oneshot};
 use futures::future::{Either, LocalBoxFuture};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Stream, StreamExt as _};
-use genesys_webrtc_hal::{Clock, Connector, Endpoint, Error as _, Security};
+use genesys_webrtc_hal::{
+    Clock, Connector, Endpoint, Error as _, Security, UdpSocket as _, UdpStack,
+};
 
 use crate::engine::{
     ConnId, ConnectFailure, ConnectionError, Engine, InitializeError, InitializeOptions, Input,
-    Output, Transmit,
+    Output, SessionError, StartSoftphoneParams, Transmit,
 };
 use crate::events::SdkEvent;
 use crate::options::SdkOptions;
@@ -26,16 +28,20 @@ use crate::redact::Secret;
 /// Read buffer per connection.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// What a platform gives the SDK: a clock and a connector (more traits join as media lands).
+/// What a platform gives the SDK: a clock, a connector and UDP for media.
 pub trait Platform {
     /// The clock.
     type Clock: Clock;
     /// The byte-stream connector.
     type Connector: Connector;
+    /// UDP sockets for media.
+    type Udp: UdpStack;
     /// The platform clock.
     fn clock(&self) -> &Self::Clock;
     /// The platform connector.
     fn connector(&self) -> &Self::Connector;
+    /// The platform UDP stack.
+    fn udp(&self) -> &Self::Udp;
     /// A random seed for ids, WebSocket keys and masks (the simulator passes a fixed one).
     fn random_seed(&self) -> u64;
 }
@@ -49,6 +55,23 @@ enum Command {
     Reconnect(oneshot::Sender<Result<(), ConnectionError>>),
     Subscribe(mpsc::UnboundedSender<SdkEvent>),
     SetAccessToken(Secret),
+    Session(SessionCommand, oneshot::Sender<Result<(), SessionError>>),
+    PlaceCall(
+        StartSoftphoneParams,
+        oneshot::Sender<Result<String, SessionError>>,
+    ),
+    CaptureFrame(Vec<i16>),
+    PlayoutFrame(oneshot::Sender<Vec<i16>>),
+}
+
+enum SessionCommand {
+    AcceptPending(String),
+    RejectPending(String),
+    Accept(String),
+    End(String),
+    Mute(String, bool),
+    Hold(String, bool),
+    Dtmf(String, String),
 }
 
 /// Handle to a running SDK. Clone it freely; every clone talks to the same driver.
@@ -127,6 +150,83 @@ impl Sdk {
         rx.await.unwrap_or(Err(ConnectionError::DriverStopped))
     }
 
+    async fn session(&self, cmd: SessionCommand) -> Result<(), SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .unbounded_send(Command::Session(cmd, tx))
+            .map_err(|_| SessionError::DriverStopped)?;
+        rx.await.unwrap_or(Err(SessionError::DriverStopped))
+    }
+
+    /// JS `acceptPendingSession`: answers a [`SdkEvent::PendingSession`] (JMI `proceed`).
+    pub async fn accept_pending_session(&self, id: &str) -> Result<(), SessionError> {
+        self.session(SessionCommand::AcceptPending(id.into())).await
+    }
+
+    /// JS `rejectPendingSession` (softphone: REST voicemail/disconnect; others: JMI `reject`).
+    pub async fn reject_pending_session(&self, id: &str) -> Result<(), SessionError> {
+        self.session(SessionCommand::RejectPending(id.into())).await
+    }
+
+    /// JS `acceptSession({ id })`: answers the offer when `auto_connect_sessions` is off.
+    pub async fn accept_session(&self, id: &str) -> Result<(), SessionError> {
+        self.session(SessionCommand::Accept(id.into())).await
+    }
+
+    /// JS `endSession({ id } or { conversationId })`.
+    pub async fn end_session(&self, id_or_conversation_id: &str) -> Result<(), SessionError> {
+        self.session(SessionCommand::End(id_or_conversation_id.into()))
+            .await
+    }
+
+    /// JS `setAudioMute({ id, mute })`.
+    pub async fn set_audio_mute(&self, id: &str, mute: bool) -> Result<(), SessionError> {
+        self.session(SessionCommand::Mute(id.into(), mute)).await
+    }
+
+    /// Holds or resumes a softphone call.
+    pub async fn set_hold(&self, id: &str, hold: bool) -> Result<(), SessionError> {
+        self.session(SessionCommand::Hold(id.into(), hold)).await
+    }
+
+    /// Sends DTMF digits (`0-9 * # A-D`) as RFC 4733 events on a session.
+    pub async fn send_dtmf(&self, id: &str, digits: &str) -> Result<(), SessionError> {
+        self.session(SessionCommand::Dtmf(id.into(), digits.into()))
+            .await
+    }
+
+    /// JS `startSoftphoneSession`: places a call; returns the conversation id. The call then
+    /// arrives as a pending session with `auto_answer`.
+    pub async fn start_softphone_session(
+        &self,
+        params: StartSoftphoneParams,
+    ) -> Result<String, SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .unbounded_send(Command::PlaceCall(params, tx))
+            .map_err(|_| SessionError::DriverStopped)?;
+        rx.await.unwrap_or(Err(SessionError::DriverStopped))
+    }
+
+    /// Feeds one captured 20 ms frame (960 samples, 48 kHz mono) to every connected session.
+    pub fn push_capture_frame(&self, frame: Vec<i16>) {
+        let _ = self.commands.unbounded_send(Command::CaptureFrame(frame));
+    }
+
+    /// The next 20 ms of received audio (960 samples, 48 kHz mono), mixed over sessions.
+    pub async fn pull_playout_frame(&self) -> Vec<i16> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .unbounded_send(Command::PlayoutFrame(tx))
+            .is_err()
+        {
+            return vec![0; crate::engine::FRAME_SAMPLES];
+        }
+        rx.await
+            .unwrap_or_else(|_| vec![0; crate::engine::FRAME_SAMPLES])
+    }
+
     /// JS `setAccessToken()`.
     pub fn set_access_token(&self, token: impl Into<Secret>) {
         let _ = self
@@ -144,6 +244,11 @@ enum ConnEvent {
     Failed(ConnId, ConnectFailure),
     Data(ConnId, Vec<u8>),
     Closed(ConnId),
+    Datagram {
+        source: std::net::SocketAddr,
+        destination: std::net::SocketAddr,
+        data: Vec<u8>,
+    },
 }
 
 /// Owns the engine and drives it with the platform. Created by [`Sdk::new`].
@@ -164,11 +269,35 @@ impl<P: Platform> SdkDriver<P> {
         let clock = platform.clock();
         let connector = platform.connector();
         let (ev_tx, mut ev_rx) = mpsc::unbounded::<ConnEvent>();
+        // Media sockets: one per local address (or per configured bind address).
+        let mut udp_writers: Vec<(std::net::SocketAddr, mpsc::UnboundedSender<(std::net::SocketAddr, Vec<u8>)>)> =
+            Vec::new();
+        let mut udp_tasks: FuturesUnordered<LocalBoxFuture<'_, ()>> = FuturesUnordered::new();
+        let ips = if engine.options().media_bind_addresses.is_empty() {
+            platform.udp().local_addresses().unwrap_or_default()
+        } else {
+            engine.options().media_bind_addresses.clone()
+        };
+        for ip in ips {
+            match platform.udp().bind(std::net::SocketAddr::new(ip, 0)).await {
+                Ok(sock) => {
+                    let Ok(local) = sock.local_addr() else { continue };
+                    let (tx, rx) = mpsc::unbounded();
+                    udp_writers.push((local, tx));
+                    udp_tasks.push(run_udp(sock, local, rx, ev_tx.clone()).boxed_local());
+                }
+                Err(e) => tracing::warn!(kind = ?e.kind(), "could not bind a media socket"),
+            }
+        }
+        engine.set_local_udp_addrs(udp_writers.iter().map(|(a, _)| *a).collect());
         let mut writers: Vec<(ConnId, mpsc::UnboundedSender<ConnCommand>)> = Vec::new();
         let mut tasks: FuturesUnordered<LocalBoxFuture<'_, ()>> = FuturesUnordered::new();
         let mut subscribers: Vec<mpsc::UnboundedSender<SdkEvent>> = Vec::new();
         let mut init_waiters: Vec<oneshot::Sender<Result<(), InitializeError>>> = Vec::new();
         let mut disconnect_waiters: Vec<oneshot::Sender<()>> = Vec::new();
+        #[allow(clippy::type_complexity)]
+        let mut place_waiters: Vec<(u64, oneshot::Sender<Result<String, SessionError>>)> =
+            Vec::new();
         let mut shutting_down = false;
         loop {
             // Drain the engine.
@@ -203,8 +332,14 @@ impl<P: Platform> SdkDriver<P> {
                     Output::Transmit(Transmit::Close { conn }) => {
                         writers.retain(|(c, _)| *c != conn);
                     }
-                    Output::Transmit(Transmit::Datagram { .. }) => {
-                        // UDP media lands with the facade's media support.
+                    Output::Transmit(Transmit::Datagram {
+                        source,
+                        destination,
+                        data,
+                    }) => {
+                        if let Some((_, w)) = udp_writers.iter().find(|(a, _)| *a == source) {
+                            let _ = w.unbounded_send((destination, data));
+                        }
                     }
                     Output::Event(event) => {
                         if matches!(
@@ -223,6 +358,19 @@ impl<P: Platform> SdkDriver<P> {
                     Output::Timeout(t) => break t,
                 }
             };
+            let mut done = Vec::new();
+            for (i, (id, _)) in place_waiters.iter().enumerate() {
+                if let Some(r) = engine.take_place_call_result(*id) {
+                    done.push((i, r));
+                }
+            }
+            for (i, r) in done.into_iter().rev() {
+                let (_, w) = place_waiters.remove(i);
+                let _ = w.send(r.map_err(|e| SessionError::InvalidInput {
+                    what: "start_softphone_session",
+                    reason: e.to_string(),
+                }));
+            }
             if let Some(result) = engine.take_initialize_result() {
                 for w in init_waiters.drain(..) {
                     let _ = w.send(result.clone());
@@ -242,6 +390,7 @@ impl<P: Platform> SdkDriver<P> {
                 cmd = commands.next() => Step::Command(cmd),
                 ev = ev_rx.next() => Step::Conn(ev),
                 _ = tasks.select_next_some() => Step::Nothing,
+                _ = udp_tasks.select_next_some() => Step::Nothing,
                 _ = sleep => Step::Timer,
             };
             let now: Instant = clock.now();
@@ -262,6 +411,34 @@ impl<P: Platform> SdkDriver<P> {
                     }
                     Command::Subscribe(tx) => subscribers.push(tx),
                     Command::SetAccessToken(t) => engine.set_access_token(t),
+                    Command::Session(cmd, reply) => {
+                        let r = match cmd {
+                            SessionCommand::AcceptPending(id) => {
+                                engine.accept_pending_session(now, &id)
+                            }
+                            SessionCommand::RejectPending(id) => {
+                                engine.reject_pending_session(now, &id)
+                            }
+                            SessionCommand::Accept(id) => engine.accept_session(now, &id),
+                            SessionCommand::End(id) => engine.end_session(now, &id),
+                            SessionCommand::Mute(id, m) => engine.set_audio_mute(now, &id, m),
+                            SessionCommand::Hold(id, h) => engine.set_hold(now, &id, h),
+                            SessionCommand::Dtmf(id, d) => engine.send_dtmf(now, &id, &d),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Command::PlaceCall(params, reply) => {
+                        match engine.start_softphone_session(now, &params) {
+                            Ok(request) => place_waiters.push((request, reply)),
+                            Err(e) => {
+                                let _ = reply.send(Err(e));
+                            }
+                        }
+                    }
+                    Command::CaptureFrame(frame) => engine.push_capture_frame(now, &frame),
+                    Command::PlayoutFrame(reply) => {
+                        let _ = reply.send(engine.pull_playout_frame(now));
+                    }
                 },
                 Step::Command(None) => {
                     if !shutting_down {
@@ -276,6 +453,16 @@ impl<P: Platform> SdkDriver<P> {
                         engine.handle_input(Input::ConnectFailed(now, c, f))
                     }
                     ConnEvent::Data(c, d) => engine.handle_input(Input::Received(now, c, &d)),
+                    ConnEvent::Datagram {
+                        source,
+                        destination,
+                        data,
+                    } => engine.handle_input(Input::Datagram {
+                        now,
+                        source,
+                        destination,
+                        data: &data,
+                    }),
                     ConnEvent::Closed(c) => {
                         writers.retain(|(w, _)| *w != c);
                         engine.handle_input(Input::Closed(now, c))
@@ -293,6 +480,52 @@ enum Step {
     Conn(Option<ConnEvent>),
     Nothing,
     Timer,
+}
+
+/// One media socket: sends what the engine asks, reports what arrives.
+async fn run_udp<S: genesys_webrtc_hal::UdpSocket>(
+    sock: S,
+    local: std::net::SocketAddr,
+    mut sends: mpsc::UnboundedReceiver<(std::net::SocketAddr, Vec<u8>)>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) {
+    let mut buf = vec![0u8; 2048];
+    let mut errors_in_a_row = 0u32;
+    loop {
+        let action = {
+            let recv = pin!(sock.recv_from(&mut buf).fuse());
+            match futures::future::select(sends.next(), recv).await {
+                Either::Left((s, _)) => Either::Left(s),
+                Either::Right((r, _)) => Either::Right(r.map_err(|_| ())),
+            }
+        };
+        match action {
+            Either::Left(Some((dest, data))) => {
+                if let Err(e) = sock.send_to(&data, dest).await {
+                    tracing::debug!(kind = ?e.kind(), "media datagram not sent");
+                }
+            }
+            Either::Left(None) => return,
+            Either::Right(Ok((n, source))) => {
+                errors_in_a_row = 0;
+                let data = buf.get(..n).unwrap_or(&[]).to_vec();
+                let _ = events.unbounded_send(ConnEvent::Datagram {
+                    source,
+                    destination: local,
+                    data,
+                });
+            }
+            Either::Right(Err(())) => {
+                // ICMP errors (port unreachable) surface here on some systems: keep going,
+                // unless the socket is plainly broken.
+                errors_in_a_row += 1;
+                if errors_in_a_row > 100 {
+                    tracing::warn!("media socket keeps failing; closing it");
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// One connection: connect, then shuttle bytes until either side closes.

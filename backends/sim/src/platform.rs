@@ -37,6 +37,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +49,7 @@ use futures::future::{FutureExt as _, LocalBoxFuture, RemoteHandle};
 use futures::task::ArcWake;
 use futures::{Stream, StreamExt as _};
 use genesys_webrtc::Platform;
-use genesys_webrtc_hal::{Clock, Connector, Endpoint, ErrorKind, Security};
+use genesys_webrtc_hal::{Clock, Connector, Endpoint, ErrorKind, ErrorType, Security};
 
 use crate::cloud::{CloudConfig, CloudLog, CloudOutput, ConnId, FakeCloud, LogEntry};
 
@@ -896,9 +897,58 @@ pub struct SimPlatform {
     pub seed: u64,
 }
 
+/// UDP for [`SimPlatform`]: lists no addresses, so the SDK binds no media sockets. Whole-SDK
+/// media in virtual time is not simulated yet; [`crate::network::SimNetwork`] carries media at
+/// the engine level.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoUdp;
+
+/// The socket type of [`NoUdp`]; it has no values.
+#[derive(Debug)]
+pub enum NoUdpSocket {}
+
+impl ErrorType for NoUdp {
+    type Error = SimError;
+}
+
+impl ErrorType for NoUdpSocket {
+    type Error = SimError;
+}
+
+impl genesys_webrtc_hal::UdpStack for NoUdp {
+    type Socket = NoUdpSocket;
+
+    async fn bind(&self, _addr: SocketAddr) -> Result<NoUdpSocket, SimError> {
+        Err(SimError::Refused)
+    }
+
+    fn local_addresses(&self) -> Result<Vec<std::net::IpAddr>, SimError> {
+        Ok(Vec::new())
+    }
+}
+
+impl genesys_webrtc_hal::UdpSocket for NoUdpSocket {
+    fn local_addr(&self) -> Result<SocketAddr, SimError> {
+        match *self {}
+    }
+
+    async fn send_to(&self, _datagram: &[u8], _target: SocketAddr) -> Result<(), SimError> {
+        match *self {}
+    }
+
+    async fn recv_from(&self, _buf: &mut [u8]) -> Result<(usize, SocketAddr), SimError> {
+        match *self {}
+    }
+}
+
 impl Platform for SimPlatform {
     type Clock = VirtualClock;
     type Connector = SimConnector;
+    type Udp = NoUdp;
+
+    fn udp(&self) -> &NoUdp {
+        &NoUdp
+    }
 
     fn clock(&self) -> &VirtualClock {
         &self.clock

@@ -5,11 +5,16 @@ use std::thread::JoinHandle;
 
 use genesys_webrtc::{Platform, Sdk, SdkOptions};
 
-use crate::{RootsError, SmolClock, SmolConnector, SmolPlatform, TlsRoots};
+use crate::{RootsError, SmolClock, SmolConnector, SmolPlatform, SmolUdp, TlsRoots};
 
 impl Platform for SmolPlatform {
     type Clock = SmolClock;
     type Connector = SmolConnector;
+    type Udp = SmolUdp;
+
+    fn udp(&self) -> &SmolUdp {
+        SmolPlatform::udp(self)
+    }
 
     fn clock(&self) -> &SmolClock {
         SmolPlatform::clock(self)

@@ -33,6 +33,7 @@ pub(crate) struct ProposeRecord {
 pub(crate) struct PendingEntry {
     pub(crate) info: PendingSession,
     pub(crate) accepted: bool,
+    pub(crate) seq: u64,
 }
 
 impl Engine {
@@ -206,14 +207,8 @@ impl Engine {
         };
         match session_type {
             SessionType::Softphone if p.is_private_auto_answer() => {
-                // eagerPersistentConnectionEstablishment = auto: proceed silently.
-                self.pending.insert(
-                    id.clone(),
-                    PendingEntry {
-                        info,
-                        accepted: true,
-                    },
-                );
+                // eagerPersistentConnectionEstablishment = auto: proceed silently; the app never
+                // hears of this propose, so it is not a pending session.
                 self.send_proceed(&id);
                 return;
             }
@@ -237,6 +232,7 @@ impl Engine {
             PendingEntry {
                 info: info.clone(),
                 accepted: false,
+                seq: self.propose_seq,
             },
         );
         self.trim_pending();
@@ -268,12 +264,22 @@ impl Engine {
         }
     }
 
+    /// Over the limit, the oldest pending session is given up: the app gets
+    /// `cancelPendingSession` for it, so every pending session still ends with an event.
     fn trim_pending(&mut self) {
         while self.pending.len() > MAX_PENDING {
-            let Some(k) = self.pending.keys().next().cloned() else {
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(_, e)| e.seq)
+                .map(|(k, _)| k.clone());
+            let Some(e) = oldest.and_then(|k| self.pending.remove(&k)) else {
                 break;
             };
-            self.pending.remove(&k);
+            self.emit(SdkEvent::CancelPendingSession {
+                session_id: e.info.id,
+                conversation_id: e.info.conversation_id,
+            });
         }
     }
 }
