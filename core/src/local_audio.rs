@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use genesys_webrtc_hal::{AudioCapture, AudioFormat, AudioPlayout, Clock, Error as _, FrameDuration};
+use genesys_webrtc_hal::{
+    AudioCapture, AudioFormat, AudioPlayout, Clock, Error as _, FrameDuration,
+};
 
 use crate::engine::{AUDIO_RATE, FRAME_SAMPLES};
 use crate::media::resample::Resampler;
@@ -102,9 +104,11 @@ where
             let frame = sdk.pull_playout_frame().await;
             let fmt = p.format();
             let channels = usize::from(fmt.channels.max(1));
-            let mut out = Vec::with_capacity(conv.output_len());
+            let mut out = Vec::new();
             if conv.process(&frame, &mut out).is_ok() {
-                out.resize(conv.output_len(), 0);
+                // The resampler appends exactly one frame; pad defensively.
+                let want = conv.output_len();
+                out.extend(std::iter::repeat_n(0, want.saturating_sub(out.len())));
                 let per = fmt.samples_per_frame() / channels;
                 for part in out.chunks(per.max(1)) {
                     let interleaved: Vec<i16> = part
@@ -116,10 +120,10 @@ where
                         .map_err(|e| LocalAudioError::Playout(e.kind()))?;
                 }
             }
-        } else if capture.is_none() {
-            // Nothing to do but keep the cadence.
         }
         n += 1;
-        clock.sleep_until(start + TICK.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))).await;
+        clock
+            .sleep_until(start + TICK.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX)))
+            .await;
     }
 }

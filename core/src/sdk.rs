@@ -57,7 +57,7 @@ enum Command {
     SetAccessToken(Secret),
     Session(SessionCommand, oneshot::Sender<Result<(), SessionError>>),
     PlaceCall(
-        StartSoftphoneParams,
+        Box<StartSoftphoneParams>,
         oneshot::Sender<Result<String, SessionError>>,
     ),
     CaptureFrame(Vec<i16>),
@@ -203,7 +203,7 @@ impl Sdk {
     ) -> Result<String, SessionError> {
         let (tx, rx) = oneshot::channel();
         self.commands
-            .unbounded_send(Command::PlaceCall(params, tx))
+            .unbounded_send(Command::PlaceCall(Box::new(params), tx))
             .map_err(|_| SessionError::DriverStopped)?;
         rx.await.unwrap_or(Err(SessionError::DriverStopped))
     }
@@ -234,6 +234,12 @@ impl Sdk {
             .unbounded_send(Command::SetAccessToken(token.into()));
     }
 }
+
+/// A media socket's local address and the queue of datagrams to send from it.
+type UdpWriter = (
+    std::net::SocketAddr,
+    mpsc::UnboundedSender<(std::net::SocketAddr, Vec<u8>)>,
+);
 
 enum ConnCommand {
     Write(Vec<u8>),
@@ -270,8 +276,7 @@ impl<P: Platform> SdkDriver<P> {
         let connector = platform.connector();
         let (ev_tx, mut ev_rx) = mpsc::unbounded::<ConnEvent>();
         // Media sockets: one per local address (or per configured bind address).
-        let mut udp_writers: Vec<(std::net::SocketAddr, mpsc::UnboundedSender<(std::net::SocketAddr, Vec<u8>)>)> =
-            Vec::new();
+        let mut udp_writers: Vec<UdpWriter> = Vec::new();
         let mut udp_tasks: FuturesUnordered<LocalBoxFuture<'_, ()>> = FuturesUnordered::new();
         let ips = if engine.options().media_bind_addresses.is_empty() {
             platform.udp().local_addresses().unwrap_or_default()
@@ -281,7 +286,9 @@ impl<P: Platform> SdkDriver<P> {
         for ip in ips {
             match platform.udp().bind(std::net::SocketAddr::new(ip, 0)).await {
                 Ok(sock) => {
-                    let Ok(local) = sock.local_addr() else { continue };
+                    let Ok(local) = sock.local_addr() else {
+                        continue;
+                    };
                     let (tx, rx) = mpsc::unbounded();
                     udp_writers.push((local, tx));
                     udp_tasks.push(run_udp(sock, local, rx, ev_tx.clone()).boxed_local());
