@@ -13,7 +13,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
 
-use genesys_webrtc::engine::{ConnId as EngineConn, ConnectFailure, Input, Output, Transmit};
+use std::net::{Ipv4Addr, SocketAddr};
+
+use genesys_webrtc::engine::{
+    ConnId as EngineConn, ConnectFailure, Input, Output, Transmit, FRAME_SAMPLES,
+};
+use genesys_webrtc::media::tone::ToneGenerator;
 use genesys_webrtc::{Engine, SdkEvent};
 use genesys_webrtc_hal::ErrorKind;
 
@@ -29,7 +34,25 @@ enum Delivery {
     ToEngine(u64, Vec<u8>),
     CloudClosed(u64),
     EngineClosed(u64),
+    ToCloudDatagram(SocketAddr, SocketAddr, Vec<u8>),
+    ToEngineDatagram(SocketAddr, SocketAddr, Vec<u8>),
 }
+
+/// The engine's media socket in the simulation (loopback, in memory only).
+pub const ENGINE_MEDIA_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 40_000);
+/// The fake cloud's media peer address in the simulation.
+pub const CLOUD_MEDIA_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 50_000);
+/// Whether `addr` is one of the cloud's per-call media ports.
+fn is_cloud_media(addr: SocketAddr) -> bool {
+    addr.ip() == CLOUD_MEDIA_ADDR.ip()
+        && (CLOUD_MEDIA_ADDR.port()..CLOUD_MEDIA_ADDR.port().saturating_add(10_000))
+            .contains(&addr.port())
+}
+
+/// The 20 ms audio clock.
+const AUDIO_TICK: Duration = Duration::from_millis(20);
 
 /// What a step of the simulation did, for callers that trace runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +78,20 @@ pub struct SimNetwork {
     reachable: bool,
     events: Vec<(Instant, SdkEvent)>,
     transmits: Vec<(Instant, Transmit)>,
+    loss: f64,
+    datagrams_lost: u64,
+    audio_next: Option<Instant>,
+    tone: Option<ToneGenerator>,
+    playout: Vec<i16>,
+    record_playout: bool,
 }
 
 impl SimNetwork {
     /// Connects `engine` and `cloud`. `start` must be the instant the engine was created with.
-    pub fn new(engine: Engine, cloud: FakeCloud, start: Instant, seed: u64) -> Self {
+    pub fn new(mut engine: Engine, mut cloud: FakeCloud, start: Instant, seed: u64) -> Self {
+        engine.set_local_udp_addrs(vec![ENGINE_MEDIA_ADDR]);
+        cloud.set_media_addr(CLOUD_MEDIA_ADDR);
+        cloud.config_mut().media_port_per_call = true;
         SimNetwork {
             engine,
             cloud,
@@ -73,6 +105,58 @@ impl SimNetwork {
             reachable: true,
             events: Vec::new(),
             transmits: Vec::new(),
+            loss: 0.0,
+            datagrams_lost: 0,
+            audio_next: None,
+            tone: None,
+            playout: Vec::new(),
+            record_playout: false,
+        }
+    }
+
+    /// Drops this fraction (0.0–1.0) of media datagrams, from the seed.
+    pub fn set_datagram_loss(&mut self, loss: f64) {
+        self.loss = loss.clamp(0.0, 1.0);
+    }
+
+    /// Media datagrams dropped so far by [`SimNetwork::set_datagram_loss`].
+    pub fn datagrams_lost(&self) -> u64 {
+        self.datagrams_lost
+    }
+
+    /// Starts the 20 ms audio clock: every tick the engine gets a captured frame (this tone, or
+    /// silence for `None`) and the received audio is pulled (and kept when `record`).
+    pub fn start_audio(&mut self, tone_hz: Option<f32>, record: bool) {
+        self.tone = tone_hz.map(|f| ToneGenerator::new(f, 0.3, 48_000));
+        self.record_playout = record;
+        self.audio_next = Some(self.now);
+    }
+
+    /// Stops the audio clock.
+    pub fn stop_audio(&mut self) {
+        self.audio_next = None;
+    }
+
+    /// What the engine played out so far (48 kHz mono), when recording.
+    pub fn playout(&self) -> &[i16] {
+        &self.playout
+    }
+
+    /// Forgets the recorded playout.
+    pub fn clear_playout(&mut self) {
+        self.playout.clear();
+    }
+
+    fn audio_tick(&mut self) {
+        let now = self.now;
+        let frame = match self.tone.as_mut() {
+            Some(t) => t.next_frame(FRAME_SAMPLES),
+            None => vec![0; FRAME_SAMPLES],
+        };
+        self.engine.push_capture_frame(now, &frame);
+        let out = self.engine.pull_playout_frame(now);
+        if self.record_playout && self.playout.len() < 48_000 * 600 {
+            self.playout.extend_from_slice(&out);
         }
     }
 
@@ -138,6 +222,12 @@ impl SimNetwork {
                         self.on_transmit(t);
                         progressed = true;
                     }
+                }
+            }
+            while let Some((source, destination, data)) = self.cloud.poll_datagram() {
+                progressed = true;
+                if destination == ENGINE_MEDIA_ADDR {
+                    self.send_datagram(source, destination, data, false);
                 }
             }
             while let Some(out) = self.cloud.poll_output() {
@@ -209,10 +299,37 @@ impl SimNetwork {
                     self.push(at, Delivery::CloudClosed(conn.0));
                 }
             }
-            Transmit::Datagram { .. } => {
-                // Media datagrams join the in-memory network with the fake cloud's media peer.
+            Transmit::Datagram {
+                source,
+                destination,
+                data,
+            } => {
+                if is_cloud_media(destination) {
+                    self.send_datagram(source, destination, data, true);
+                }
             }
         }
+    }
+
+    /// UDP: seeded loss and jitter, no ordering guarantee.
+    fn send_datagram(
+        &mut self,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: Vec<u8>,
+        to_cloud: bool,
+    ) {
+        if self.loss > 0.0 && self.rng.f64() < self.loss {
+            self.datagrams_lost += 1;
+            return;
+        }
+        let at = self.now + self.latency();
+        let d = if to_cloud {
+            Delivery::ToCloudDatagram(source, destination, data)
+        } else {
+            Delivery::ToEngineDatagram(source, destination, data)
+        };
+        self.push(at, d);
     }
 
     fn next_deadline(&mut self) -> Option<Instant> {
@@ -225,7 +342,10 @@ impl SimNetwork {
                 Some(self.now)
             }
         };
-        for x in [eng, self.cloud.poll_timeout()].into_iter().flatten() {
+        for x in [eng, self.cloud.poll_timeout(), self.audio_next]
+            .into_iter()
+            .flatten()
+        {
             t = Some(t.map_or(x, |t: Instant| t.min(x)));
         }
         t
@@ -260,6 +380,10 @@ impl SimNetwork {
             };
             self.deliver(d);
             self.pump();
+        }
+        if self.audio_next.is_some_and(|t| now >= t) {
+            self.audio_tick();
+            self.audio_next = Some(now + AUDIO_TICK);
         }
         self.engine.handle_input(Input::Timeout(now));
         self.cloud.handle_timeout(now);
@@ -302,6 +426,17 @@ impl SimNetwork {
             Delivery::CloudClosed(id) => self.cloud.on_close(now, CloudConn(id)),
             Delivery::EngineClosed(id) => {
                 self.engine.handle_input(Input::Closed(now, EngineConn(id)))
+            }
+            Delivery::ToCloudDatagram(source, destination, data) => {
+                self.cloud.on_datagram(now, source, destination, &data)
+            }
+            Delivery::ToEngineDatagram(source, destination, data) => {
+                self.engine.handle_input(Input::Datagram {
+                    now,
+                    source,
+                    destination,
+                    data: &data,
+                })
             }
         }
     }

@@ -6,9 +6,13 @@
 //! `FakeCloud::config_mut`; they are read on every request.
 
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use genesys_webrtc::wire::http::Method;
+
+use super::calls::Negotiation;
+use super::media_peer::PreferredCodec;
 
 /// Default XMPP domain (the domain part of every user's bare JID).
 pub const DEFAULT_XMPP_DOMAIN: &str = "example.orgspan.com";
@@ -39,6 +43,12 @@ pub const DEFAULT_TURN_PASSWORD: &str = "c2ltLXR1cm4tc2VjcmV0";
 /// Default interval of server-side pings, sent only to sessions subscribed to
 /// [`SERVER_SIDE_PINGS_TOPIC`].
 pub const DEFAULT_SERVER_PING_INTERVAL: Duration = Duration::from_secs(20);
+/// Default media server address (its host candidate); the driver normally binds a socket and
+/// calls `FakeCloud::set_media_addr`.
+pub const DEFAULT_MEDIA_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+/// Default tone of the media server, Hz.
+pub const DEFAULT_TONE_HZ: f32 = 1000.0;
 /// The pubsub node a client subscribes to in order to get server-side pings (PROTOCOL.md 3.6).
 pub const SERVER_SIDE_PINGS_TOPIC: &str = "enable.server.side.pings";
 
@@ -214,6 +224,20 @@ pub struct CloudConfig {
     /// Interval of server-side pings (only for sessions subscribed to
     /// [`SERVER_SIDE_PINGS_TOPIC`]).
     pub server_ping_interval: Duration,
+    /// Address of the media server (every call's single host candidate).
+    pub media_addr: SocketAddr,
+    /// Give each call its own media port (`media_addr` port + call number), as a media server
+    /// allocating per-session ports does. Off by default: the TLS server has one UDP socket.
+    pub media_port_per_call: bool,
+    /// Negotiation mode of calls the user places (`POST /api/v2/conversations/calls`).
+    pub default_call_mode: Negotiation,
+    /// Preferred codec of calls the user places.
+    pub default_codec: PreferredCodec,
+    /// Tone of calls the user places, Hz.
+    pub default_tone_hz: f32,
+    /// Trickle the media server's candidates after the offer (stripped from the offer SDP);
+    /// `false` leaves them in the SDP and sends no end-of-candidates.
+    pub trickle_server_candidates: bool,
     /// Deliberate misbehaviour.
     pub faults: Faults,
 }
@@ -261,6 +285,12 @@ impl CloudConfig {
             ],
             stun_servers: vec![IceServerConfig::stun(&format!("stun.{environment}"), 3478)],
             server_ping_interval: DEFAULT_SERVER_PING_INTERVAL,
+            media_addr: DEFAULT_MEDIA_ADDR,
+            media_port_per_call: false,
+            default_call_mode: Negotiation::SdpOverXmpp,
+            default_codec: PreferredCodec::Opus,
+            default_tone_hz: DEFAULT_TONE_HZ,
+            trickle_server_candidates: true,
             faults: Faults::default(),
         }
     }
@@ -325,6 +355,11 @@ impl fmt::Debug for CloudConfig {
             .field("turn_servers", &self.turn_servers)
             .field("stun_servers", &self.stun_servers)
             .field("server_ping_interval", &self.server_ping_interval)
+            .field("media_addr", &self.media_addr)
+            .field("default_call_mode", &self.default_call_mode)
+            .field("default_codec", &self.default_codec)
+            .field("default_tone_hz", &self.default_tone_hz)
+            .field("trickle_server_candidates", &self.trickle_server_candidates)
             .field("faults", &self.faults)
             .finish()
     }

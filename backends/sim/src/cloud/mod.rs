@@ -20,13 +20,20 @@
 //! * server-side pings (PROTOCOL.md 3.6) are sent every
 //!   [`CloudConfig::server_ping_interval`] to sessions subscribed to [`SERVER_SIDE_PINGS_TOPIC`].
 //!
-//! Not covered: calls (Jingle / sdp-over-xmpp) and REST beyond initialization and notification
-//! channels; [`FakeCloud::send_stanza`] lets a test push any stanza to a session instead.
+//! Softphone calls (PROTOCOL.md 6–9) live in `calls.rs`: [`FakeCloud::place_inbound_call`],
+//! outbound `POST /api/v2/conversations/calls`, negotiation in mode A (sdp-over-xmpp) or B
+//! (Jingle), the REST participant operations and conversation events, each call with a real
+//! str0m media peer (`media_peer.rs`) that plays a tone, records what it hears and speaks RFC
+//! 4733 DTMF. Media is sans-IO too: drain [`FakeCloud::poll_datagram`] and feed
+//! [`FakeCloud::on_datagram`]; [`FakeCloud::poll_timeout`] includes the media timers.
+//! [`FakeCloud::send_stanza`] still lets a test push any stanza to a session.
 #![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
 
+mod calls;
 mod config;
 pub mod jwt;
 mod log;
+mod media_peer;
 mod rest;
 mod xmpp;
 
@@ -40,6 +47,7 @@ use genesys_webrtc::wire::xml::Element;
 use genesys_webrtc::xmpp::ns;
 use serde_json::{json, Value};
 
+pub use calls::{CallDirection, CallId, CallOptions, CallState, CallSummary, Negotiation};
 pub use config::{
     CloudConfig, Faults, IceServerConfig, RestFault, DEFAULT_ACCESS_TOKEN,
     DEFAULT_GUEST_CONVERSATION_ID, DEFAULT_GUEST_SOURCE_COMMUNICATION_ID, DEFAULT_JID_LOCAL,
@@ -47,8 +55,13 @@ pub use config::{
     DEFAULT_SERVER_PING_INTERVAL, DEFAULT_STATION_ID, DEFAULT_TURN_PASSWORD, DEFAULT_TURN_USERNAME,
     DEFAULT_USER_ID, DEFAULT_USER_NAME, DEFAULT_XMPP_DOMAIN, SERVER_SIDE_PINGS_TOPIC,
 };
+pub use config::{DEFAULT_MEDIA_ADDR, DEFAULT_TONE_HZ};
 pub use jwt::{decode_payload as decode_jwt_payload, GUEST_ISSUER, JWT_EXPIRY};
 pub use log::{AuthKind, ClosedBy, CloudLog, ConnId, LogEntry, WsKind};
+pub use media_peer::{
+    MediaPeerStats, PreferredCodec, FRAME as MEDIA_FRAME, MAX_GAP_FILL, MAX_RECORDED_SECONDS,
+    PT_OPUS, PT_PCMA, PT_PCMU, PT_TELE_48K, PT_TELE_8K, TONE_AMPLITUDE,
+};
 pub use rest::{CHANNEL_EXPIRES, MAX_SUBSCRIPTION_ENTRIES};
 pub use xmpp::MAX_RESOURCE_BYTES;
 
@@ -95,6 +108,10 @@ pub struct FakeCloud {
     out: VecDeque<CloudOutput>,
     log: CloudLog,
     correlation: u64,
+    /// Softphone calls (`calls.rs`).
+    calls: calls::Calls,
+    /// Stanzas to route once the sending connection's state is back in `conns`.
+    inbox: VecDeque<(ConnId, Element)>,
 }
 
 impl fmt::Debug for FakeCloud {
@@ -118,6 +135,8 @@ impl FakeCloud {
             out: VecDeque::new(),
             log: CloudLog::new(),
             correlation: 0,
+            calls: calls::Calls::default(),
+            inbox: VecDeque::new(),
         }
     }
 
@@ -167,6 +186,10 @@ impl FakeCloud {
             Conn::Closed => Conn::Closed,
         };
         self.conns.insert(conn, state);
+        while let Some((from_conn, el)) = self.inbox.pop_front() {
+            self.route_stanza(now, from_conn, el);
+        }
+        self.run_deferred_calls(now);
     }
 
     /// The connection is gone (closed by the peer or the network, or after our `Close`).
@@ -181,8 +204,10 @@ impl FakeCloud {
         }
     }
 
-    /// Sends server-side pings that are due.
+    /// Sends server-side pings that are due and drives the calls' media (str0m timers and the
+    /// 20 ms audio clock); drain [`FakeCloud::poll_datagram`] afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.calls_handle_timeout(now);
         let interval = self.config.server_ping_interval;
         let domain = self.config.xmpp_domain.clone();
         let mut pings = Vec::new();
@@ -215,15 +240,20 @@ impl FakeCloud {
         self.out.pop_front()
     }
 
-    /// When [`FakeCloud::handle_timeout`] next has work (server-side pings only).
+    /// When [`FakeCloud::handle_timeout`] next has work (server-side pings, media timers).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns
+        let pings = self
+            .conns
             .values()
             .filter_map(|c| match c {
                 Conn::Ws(ws) if ws.session.is_bound() => ws.session.next_server_ping,
                 _ => None,
             })
-            .min()
+            .min();
+        match (pings, self.calls_poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Server-side stream close on every XMPP connection: `<close/>`, a WebSocket close frame
@@ -392,6 +422,14 @@ impl FakeCloud {
             .collect()
     }
 
+    /// The bound full JID of a connection.
+    fn full_jid_of(&self, conn: ConnId) -> Option<String> {
+        match self.conns.get(&conn) {
+            Some(Conn::Ws(ws)) if ws.session.is_bound() => ws.session.full_jid.clone(),
+            _ => None,
+        }
+    }
+
     fn ws_conns(&self) -> Vec<ConnId> {
         self.conns
             .iter()
@@ -445,7 +483,14 @@ impl FakeCloud {
                     return Conn::Closed;
                 }
             };
-            let outcome = rest::handle(&mut self.config, &mut self.registry, &req);
+            let mut outcome = rest::handle(&mut self.config, &mut self.registry, &req);
+            if let Some(segments) = outcome.call.take() {
+                let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+                outcome.response = self.call_rest(now, req.method, &segments, &req.body);
+                if let LogEntry::Rest { status, .. } = &mut outcome.log {
+                    *status = outcome.response.status;
+                }
+            }
             self.log.push(outcome.log);
             let mut response = outcome.response;
             if let Some(auth) = outcome.upgrade {
@@ -546,6 +591,7 @@ impl FakeCloud {
         for action in actions {
             match action {
                 Action::Send(el) => self.send_element(conn, &el),
+                Action::Route(el) => self.inbox.push_back((conn, el)),
                 Action::Close => {
                     self.close_ws(conn, Some(1000));
                     return true;

@@ -4,6 +4,9 @@
 //! Owns routing, bearer-token checks, scripted [`RestFault`](super::RestFault)s and the
 //! channel / issued-JWT registry. It turns one decoded request into one response (and, for a
 //! successful upgrade, the kind of XMPP session to start); it does not touch connections.
+//! Conversation requests (`/api/v2/conversations/…` other than `codes`) are checked here (faults,
+//! bearer token, known path) and then answered by `calls.rs`, which owns the calls
+//! ([`Outcome::call`]).
 #![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,6 +78,9 @@ pub(crate) struct Outcome {
     pub(crate) log: LogEntry,
     /// `Some` when the response is a `101` and the connection now speaks RFC 7395.
     pub(crate) upgrade: Option<StreamAuth>,
+    /// `Some` for an authorised conversation request (`calls.rs` answers it; `response` is a
+    /// placeholder): the path segments after `/api/v2/`.
+    pub(crate) call: Option<Vec<String>>,
 }
 
 /// Handles one request.
@@ -104,6 +110,7 @@ pub(crate) fn handle(config: &mut CloudConfig, reg: &mut Registry, req: &HttpReq
             response,
             log,
             upgrade,
+            call: None,
         }
     };
 
@@ -156,6 +163,12 @@ pub(crate) fn handle(config: &mut CloudConfig, reg: &mut Registry, req: &HttpReq
             None,
         );
     }
+    if segments.first() == Some(&"conversations") {
+        // Softphone calls (PROTOCOL.md 9.4): answered by `calls.rs`, which owns the calls.
+        let mut outcome = finish(error(500, "internal", "unanswered"), None);
+        outcome.call = Some(segments.iter().map(|s| (*s).to_owned()).collect());
+        return outcome;
+    }
     let response = match (req.method, segments.as_slice()) {
         (Method::Get, ["organizations", "me"]) => ok(json!({
             "id": config.organization_id,
@@ -194,6 +207,10 @@ fn known_api_path(segments: &[&str]) -> bool {
             | ["stations", _]
             | ["notifications", "channels"]
             | ["notifications", "channels", _, "subscriptions"]
+            | ["conversations", _]
+            | ["conversations", "calls", _]
+            | ["conversations", "calls", _, "participants", _]
+            | ["conversations", "calls", _, "participants", _, "replace"]
     )
 }
 
@@ -464,6 +481,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         101 => "Switching Protocols",
         200 => "OK",
+        202 => "Accepted",
         204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",

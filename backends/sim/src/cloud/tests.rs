@@ -1031,3 +1031,6 @@ fn random_input_never_panics() {
         h.raw(conn, &data);
     }
 }
+
+/// Softphone calls (`calls.rs`, `media_peer.rs`).
+mod calls;

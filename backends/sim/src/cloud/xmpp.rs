@@ -4,8 +4,10 @@
 //!
 //! Owns the per-stream state machine ([`XmppSession`]). It takes one frame of text at a time and
 //! returns [`Action`]s (elements to send, or "close the socket"); it never sees bytes or
-//! WebSocket frames. Stanzas the client addresses to anyone other than the server or the
-//! notifications component are answered with `service-unavailable`.
+//! WebSocket frames. Messages, and IQs addressed to a `gjoll` softphone JID, are handed to the
+//! connection layer for routing ([`Action::Route`], `calls.rs`); other IQs the client addresses
+//! to anyone other than the server or the notifications component are answered with
+//! `service-unavailable`.
 #![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -30,6 +32,10 @@ pub(crate) enum Action {
     Send(Element),
     /// Send a WebSocket close frame and close the connection.
     Close,
+    /// A stanza for someone other than the server (a message, or an IQ to a `gjoll` softphone
+    /// JID), with `from` stamped to the sender's full JID: the connection layer routes it
+    /// (`calls.rs`).
+    Route(Element),
 }
 
 /// Where a stream is in its life.
@@ -260,8 +266,14 @@ impl XmppSession {
         }
         match el.name.as_str() {
             "iq" => self.handle_iq(ctx, el, out),
-            // Messages and presence from the client have no server-side effect here.
-            "message" | "presence" if self.phase == Phase::Bound => {}
+            // Messages are routed (JMI to gjoll or to the user's own JIDs); presence has no
+            // server-side effect here.
+            "message" if self.phase == Phase::Bound => {
+                if el.attr("to").is_some() {
+                    out.push(Action::Route(self.stamped(el)));
+                }
+            }
+            "presence" if self.phase == Phase::Bound => {}
             _ if self.phase == Phase::AwaitBind => self.stream_error(ctx, "not-authorized", out),
             _ => self.stream_error(ctx, "unsupported-stanza-type", out),
         }
@@ -269,6 +281,15 @@ impl XmppSession {
 
     fn handle_iq(&mut self, ctx: &mut Ctx<'_>, iq: &Element, out: &mut Vec<Action>) {
         let kind = iq.attr("type").unwrap_or("");
+        if self.phase == Phase::Bound
+            && iq
+                .attr("to")
+                .is_some_and(genesys_webrtc::signaling::jmi::is_softphone_jid)
+        {
+            // Call signalling (and replies to it) for the softphone gateway.
+            out.push(Action::Route(self.stamped(iq)));
+            return;
+        }
         if kind == "result" || kind == "error" {
             // Answers to our pings / cxfr; nothing to do.
             return;
@@ -471,6 +492,15 @@ impl XmppSession {
             return Some(self.iq_result(iq));
         }
         Some(self.iq_error(iq, "cancel", "feature-not-implemented"))
+    }
+
+    /// `el` with `from` set to the session's full JID (servers stamp the sender).
+    fn stamped(&self, el: &Element) -> Element {
+        let mut el = el.clone();
+        if let Some(full) = &self.full_jid {
+            el.set_attr("from", full.as_str());
+        }
+        el
     }
 
     /// An empty result for `iq`: same id, `from`/`to` swapped (the session's full JID when the

@@ -1,0 +1,372 @@
+//! Softphone calls end to end in virtual time: the SDK engine and the fake cloud (with its str0m
+//! media peer) on the in-memory network. Audio is checked in both directions with Goertzel, DTMF
+//! both ways, mute, end_session, cancel and handled-elsewhere, in both negotiation modes.
+
+use std::time::{Duration, Instant};
+
+use genesys_webrtc::engine::StartSoftphoneParams;
+use genesys_webrtc::media::goertzel::Goertzel;
+use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
+use genesys_webrtc::{Engine, InitializeOptions, SdkEvent, SdkOptions};
+use genesys_webrtc_sim::cloud::{
+    CallId, CallOptions, CloudConfig, FakeCloud, Negotiation, PreferredCodec,
+};
+use genesys_webrtc_sim::network::SimNetwork;
+
+const ENV: &str = "fake.genesys.test";
+
+fn sim(seed: u64) -> SimNetwork {
+    let config = CloudConfig::for_environment(ENV);
+    let start = Instant::now();
+    let opts = SdkOptions::builder()
+        .environment(ENV)
+        .access_token(config.access_token.clone())
+        .build()
+        .unwrap();
+    let mut sim = SimNetwork::new(
+        Engine::new(opts, start, seed),
+        FakeCloud::new(config),
+        start,
+        seed,
+    );
+    let now = sim.now();
+    sim.engine()
+        .initialize(now, InitializeOptions::default())
+        .unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
+        .expect("ready");
+    sim.run_for(Duration::from_millis(300));
+    sim
+}
+
+fn place(sim: &mut SimNetwork, mode: Negotiation, codec: PreferredCodec) -> CallId {
+    let now = sim.now();
+    let call = sim.cloud().place_inbound_call(
+        now,
+        CallOptions {
+            mode,
+            codec,
+            tone_hz: 1000.0,
+            ..CallOptions::default()
+        },
+    );
+    sim.pump();
+    call
+}
+
+fn pending_id(sim: &mut SimNetwork) -> String {
+    let i = sim
+        .run_until_event(Duration::from_secs(5), |e| {
+            matches!(e, SdkEvent::PendingSession(_))
+        })
+        .expect("pending session");
+    match &sim.events()[i].1 {
+        SdkEvent::PendingSession(p) => p.id.clone(),
+        _ => unreachable!(),
+    }
+}
+
+fn wait_connected(sim: &mut SimNetwork, sid: &str) {
+    let sid = sid.to_string();
+    let already = sim.events().iter().any(|(_, e)| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    });
+    if already {
+        return;
+    }
+    sim.run_until_event(Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("media connected");
+}
+
+fn dtmf_received(sim: &SimNetwork, sid: &str) -> String {
+    sim.events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SdkEvent::Session {
+                session_id,
+                event: SessionEvent::DtmfReceived(d),
+            } if session_id == sid => Some(*d),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last(samples: &[i16], rate: u32, secs: f32) -> &[i16] {
+    let n = (rate as f32 * secs) as usize;
+    &samples[samples.len().saturating_sub(n)..]
+}
+
+fn full_call(mode: Negotiation, codec: PreferredCodec, seed: u64) {
+    let mut sim = sim(seed);
+    sim.start_audio(Some(440.0), true);
+    let call = place(&mut sim, mode, codec);
+    let sid = pending_id(&mut sim);
+    let now = sim.now();
+    sim.engine().accept_pending_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(5), |e| {
+        matches!(e, SdkEvent::SessionStarted(_))
+    })
+    .expect("session started");
+    wait_connected(&mut sim, &sid);
+    sim.run_for(Duration::from_secs(2));
+
+    // Audio both ways: the cloud hears our 440 Hz, we hear its 1 kHz.
+    let (rate, heard) = sim.cloud().received_audio(call);
+    let tail = last(&heard, rate, 1.0);
+    assert!(
+        Goertzel::detect(tail, 440.0, rate),
+        "cloud hears 440 Hz ({} dBFS)",
+        Goertzel::power_dbfs(tail, 440.0, rate)
+    );
+    assert!(!Goertzel::detect(tail, 1000.0, rate));
+    let played = last(sim.playout(), 48_000, 1.0).to_vec();
+    assert!(
+        Goertzel::detect(&played, 1000.0, 48_000),
+        "we hear 1 kHz ({} dBFS)",
+        Goertzel::power_dbfs(&played, 1000.0, 48_000)
+    );
+    assert!(Goertzel::level_dbfs(&played) > -30.0);
+
+    // DTMF both ways.
+    let now = sim.now();
+    sim.engine().send_dtmf(now, &sid, "123").unwrap();
+    sim.cloud().send_dtmf(call, "45#").unwrap();
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.cloud().received_dtmf(call), "123");
+    assert_eq!(dtmf_received(&sim, &sid), "45#");
+
+    // Mute silences what we send.
+    let now = sim.now();
+    sim.engine().set_audio_mute(now, &sid, true).unwrap();
+    sim.run_for(Duration::from_millis(200));
+    let before = sim.cloud().received_audio(call).1.len();
+    sim.run_for(Duration::from_secs(1));
+    let (rate, heard) = sim.cloud().received_audio(call);
+    let muted_part = &heard[before.min(heard.len())..];
+    assert!(
+        muted_part.is_empty() || !Goertzel::detect(muted_part, 440.0, rate),
+        "no tone while muted"
+    );
+    let now = sim.now();
+    sim.engine().set_audio_mute(now, &sid, false).unwrap();
+    sim.run_for(Duration::from_secs(1));
+    let (rate, heard) = sim.cloud().received_audio(call);
+    assert!(
+        Goertzel::detect(last(&heard, rate, 0.5), 440.0, rate),
+        "tone back after unmute"
+    );
+
+    // Stats flow.
+    assert!(sim.events().iter().any(|(_, e)| matches!(e, SdkEvent::Session { event: SessionEvent::Stats(s), .. } if s.packets_received > 0)));
+
+    // end_session: REST PATCH, then the server's terminate ends it.
+    let now = sim.now();
+    sim.engine().end_session(now, &sid).unwrap();
+    sim.pump();
+    let i = sim
+        .run_until_event(Duration::from_secs(5), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .expect("session ended");
+    assert!(
+        matches!(&sim.events()[i].1, SdkEvent::SessionEnded { session, reason: TerminateReason::Success } if session.id == sid)
+    );
+    assert!(sim.events().iter().any(|(_, e)| matches!(
+        e,
+        SdkEvent::Session {
+            event: SessionEvent::Terminated {
+                reason: TerminateReason::Success
+            },
+            ..
+        }
+    )));
+    let patched = sim
+        .cloud()
+        .cloud_log()
+        .rest_calls()
+        .iter()
+        .any(|(m, p, s)| m.as_str() == "PATCH" && p.contains("/participants/") && *s == 202);
+    assert!(patched, "ended through the participant PATCH");
+    assert_eq!(sim.engine().sessions().count(), 0);
+}
+
+#[test]
+fn inbound_call_sdp_over_xmpp_opus() {
+    full_call(Negotiation::SdpOverXmpp, PreferredCodec::Opus, 31);
+}
+
+#[test]
+fn inbound_call_classic_jingle_pcmu() {
+    full_call(Negotiation::Jingle, PreferredCodec::Pcmu, 32);
+}
+
+#[test]
+fn inbound_call_classic_jingle_opus_and_pcma() {
+    full_call(Negotiation::Jingle, PreferredCodec::Opus, 33);
+    full_call(Negotiation::SdpOverXmpp, PreferredCodec::Pcma, 34);
+}
+
+#[test]
+fn server_hang_up_and_cancel_and_handled_elsewhere() {
+    let mut sim = sim(35);
+    // cancel before answering
+    let call = place(&mut sim, Negotiation::SdpOverXmpp, PreferredCodec::Opus);
+    let sid = pending_id(&mut sim);
+    let now = sim.now();
+    assert!(sim.cloud().retract_call(now, call));
+    sim.pump();
+    sim.run_until_event(
+        Duration::from_secs(2),
+        |e| matches!(e, SdkEvent::CancelPendingSession { session_id, .. } if *session_id == sid),
+    )
+    .expect("cancelled");
+    // answered on another device
+    let call = place(&mut sim, Negotiation::Jingle, PreferredCodec::Opus);
+    let sid = pending_id(&mut sim);
+    let now = sim.now();
+    assert!(sim.cloud().answer_elsewhere(now, call));
+    sim.pump();
+    sim.run_until_event(
+        Duration::from_secs(2),
+        |e| matches!(e, SdkEvent::HandledPendingSession { session_id, .. } if *session_id == sid),
+    )
+    .expect("handled");
+    // the far end hangs up an answered call
+    let call = place(&mut sim, Negotiation::SdpOverXmpp, PreferredCodec::Opus);
+    let sid = pending_id(&mut sim);
+    let now = sim.now();
+    sim.engine().accept_pending_session(now, &sid).unwrap();
+    sim.pump();
+    wait_connected(&mut sim, &sid);
+    let now = sim.now();
+    assert!(sim.cloud().hang_up(now, call, "success"));
+    sim.pump();
+    sim.run_until_event(
+        Duration::from_secs(2),
+        |e| matches!(e, SdkEvent::SessionEnded { session, .. } if session.id == sid),
+    )
+    .expect("ended by the far end");
+}
+
+#[test]
+fn outbound_call_is_auto_answered() {
+    let mut sim = sim(36);
+    let now = sim.now();
+    let req = sim
+        .engine()
+        .start_softphone_session(
+            now,
+            &StartSoftphoneParams {
+                phone_number: Some("+13175550199".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    sim.pump();
+    let i = sim
+        .run_until_event(
+            Duration::from_secs(5),
+            |e| matches!(e, SdkEvent::PendingSession(p) if p.auto_answer),
+        )
+        .expect("auto-answer propose");
+    let SdkEvent::PendingSession(p) = sim.events()[i].1.clone() else {
+        unreachable!()
+    };
+    // The REST answer and the propose travel on different connections: either may come first.
+    sim.run_for(Duration::from_millis(100));
+    let conv = sim
+        .engine()
+        .take_place_call_result(req)
+        .expect("result")
+        .expect("placed");
+    assert_eq!(p.conversation_id, conv);
+    wait_connected(&mut sim, &p.id);
+}
+
+#[test]
+fn two_hundred_concurrent_calls_in_virtual_time() {
+    let mut sim = sim(37);
+    let wall = Instant::now();
+    let mut calls = Vec::new();
+    for _ in 0..200 {
+        let now = sim.now();
+        let call = sim.cloud().place_inbound_call(
+            now,
+            CallOptions {
+                auto_answer: true,
+                ..CallOptions::default()
+            },
+        );
+        calls.push(call);
+    }
+    sim.pump();
+    // inbound auto-answer proposes are answered by the app here
+    sim.run_for(Duration::from_millis(200));
+    let ids: Vec<String> = sim
+        .engine()
+        .pending_sessions()
+        .map(|p| p.id.clone())
+        .collect();
+    let pending_total = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| matches!(e, SdkEvent::PendingSession(_)))
+        .count();
+    assert_eq!(pending_total, 200);
+    for id in ids {
+        let now = sim.now();
+        sim.engine().accept_pending_session(now, &id).unwrap();
+    }
+    sim.pump();
+    sim.run_for(Duration::from_secs(5));
+    let connected = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                SdkEvent::Session {
+                    event: SessionEvent::ConnectionState(ConnectionState::Connected),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(connected, 200, "every call's media connected");
+    assert_eq!(sim.engine().sessions().count(), 200);
+    let connected_calls = sim
+        .cloud()
+        .calls()
+        .iter()
+        .filter(|c| c.media_connected)
+        .count();
+    assert_eq!(connected_calls, 200);
+    let errors: Vec<_> = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| matches!(e, SdkEvent::Error(_)))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let sids: Vec<String> = sim.engine().sessions().map(|s| s.id.clone()).collect();
+    for sid in sids {
+        let now = sim.now();
+        sim.engine().end_session(now, &sid).unwrap();
+    }
+    sim.pump();
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(sim.engine().sessions().count(), 0);
+    let ended = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| matches!(e, SdkEvent::SessionEnded { .. }))
+        .count();
+    assert_eq!(ended, 200);
+    println!(
+        "200 calls set up and torn down in {:?} of wall time",
+        wall.elapsed()
+    );
+}
