@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: the example against the built-in simulated cloud (or a real environment with
+# The main job: the softphone example against the built-in simulated cloud (or a real environment with
 # --environment ENV --token TOKEN [--ca-file PEM]). Installs what a fresh Debian 12 lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +17,4 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-exec cargo run --release --locked -p genesys-webrtc-examples --example connect -- "$@"
+exec cargo run --release --locked -p genesys-webrtc-examples --example softphone -- "$@"

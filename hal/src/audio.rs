@@ -86,3 +86,24 @@ pub trait AudioDevices: ErrorType {
         format: AudioFormat,
     ) -> Result<Self::Playout, Self::Error>;
 }
+
+impl<T: AudioCapture + ?Sized> AudioCapture for &mut T {
+    fn format(&self) -> AudioFormat {
+        T::format(self)
+    }
+    fn read_frame(
+        &mut self,
+        frame: &mut [i16],
+    ) -> impl Future<Output = Result<usize, Self::Error>> {
+        T::read_frame(self, frame)
+    }
+}
+
+impl<T: AudioPlayout + ?Sized> AudioPlayout for &mut T {
+    fn format(&self) -> AudioFormat {
+        T::format(self)
+    }
+    fn write_frame(&mut self, frame: &[i16]) -> impl Future<Output = Result<(), Self::Error>> {
+        T::write_frame(self, frame)
+    }
+}

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use async_net::{TcpListener, TcpStream};
+use async_net::{TcpListener, TcpStream, UdpSocket};
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use futures_rustls::TlsAcceptor;
 use smol::channel::{self, Receiver, Sender};
@@ -123,12 +123,22 @@ impl FakeCloudServer {
         let addr = std_listener.local_addr().map_err(bind_error)?;
         let listener = TcpListener::try_from(std_listener).map_err(bind_error)?;
 
+        // The media peer's UDP socket, on the same loopback address.
+        let std_udp =
+            std::net::UdpSocket::bind(SocketAddr::new(bind.ip(), 0)).map_err(bind_error)?;
+        let media_addr = std_udp.local_addr().map_err(bind_error)?;
+        let udp = UdpSocket::try_from(std_udp).map_err(bind_error)?;
+        let (udp_tx, udp_rx) = channel::unbounded::<(SocketAddr, Vec<u8>)>();
+        let mut cloud = FakeCloud::new(config);
+        cloud.set_media_addr(media_addr);
+
         let (wake_tx, wake_rx) = channel::bounded(1);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                cloud: FakeCloud::new(config),
+                cloud,
                 conns: HashMap::new(),
                 next_conn: 1,
+                udp: udp_tx,
             }),
             wake: wake_tx,
         });
@@ -137,7 +147,7 @@ impl FakeCloudServer {
             .name("fake-cloud".to_owned())
             .spawn({
                 let shared = Arc::clone(&shared);
-                move || run(listener, acceptor, shared, wake_rx, stop_rx)
+                move || run(listener, acceptor, shared, wake_rx, stop_rx, udp, udp_rx)
             })
             .map_err(ServerError::Thread)?;
         tracing::info!(%addr, environment = %environment, "fake cloud listening");
@@ -154,6 +164,11 @@ impl FakeCloudServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The media peers' UDP address (every call's host candidate).
+    pub fn media_addr(&self) -> SocketAddr {
+        self.with_cloud(|c| c.media_addr())
     }
 
     /// The REST base to configure in the SDK, e.g. `https://127.0.0.1:40123`.
@@ -228,6 +243,8 @@ struct State {
     /// Write queues of the open connections.
     conns: HashMap<ConnId, Sender<ConnCommand>>,
     next_conn: u64,
+    /// Datagrams the media peers send, to the UDP task.
+    udp: Sender<(SocketAddr, Vec<u8>)>,
 }
 
 enum ConnCommand {
@@ -283,6 +300,17 @@ impl Shared {
         self.poke();
     }
 
+    fn datagram(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) {
+        {
+            let mut state = self.lock();
+            state
+                .cloud
+                .on_datagram(Instant::now(), source, destination, data);
+            state.route_outputs();
+        }
+        self.poke();
+    }
+
     fn timeout(&self) {
         let mut state = self.lock();
         state.cloud.handle_timeout(Instant::now());
@@ -297,6 +325,9 @@ impl Shared {
 impl State {
     /// Drains the cloud's outputs into the connections' write queues.
     fn route_outputs(&mut self) {
+        while let Some((_source, destination, data)) = self.cloud.poll_datagram() {
+            let _ = self.udp.try_send((destination, data));
+        }
         while let Some(output) = self.cloud.poll_output() {
             match output {
                 CloudOutput::Send { conn, data } => match self.conns.get(&conn) {
@@ -327,11 +358,16 @@ fn run(
     shared: Arc<Shared>,
     wake: Receiver<()>,
     stop: Receiver<()>,
+    udp: UdpSocket,
+    udp_out: Receiver<(SocketAddr, Vec<u8>)>,
 ) {
     let executor = LocalExecutor::new();
     smol::block_on(executor.run(async {
         executor
             .spawn(drive_timeouts(Arc::clone(&shared), wake))
+            .detach();
+        executor
+            .spawn(serve_media(udp, udp_out, Arc::clone(&shared)))
             .detach();
         let accept = accept_loop(&executor, &listener, &acceptor, &shared);
         smol::future::or(accept, async {
@@ -360,6 +396,44 @@ async fn accept_loop(
                 tracing::warn!(%error, "accept failed");
                 Timer::after(ACCEPT_BACKOFF).await;
             }
+        }
+    }
+}
+
+/// The media peers' UDP socket: datagrams in go to the cloud, datagrams out are sent.
+async fn serve_media(udp: UdpSocket, out: Receiver<(SocketAddr, Vec<u8>)>, shared: Arc<Shared>) {
+    let Ok(local) = udp.local_addr() else {
+        return;
+    };
+    let mut buf = vec![0u8; 2048];
+    loop {
+        enum Step {
+            In(io::Result<(usize, SocketAddr)>),
+            Out(Option<(SocketAddr, Vec<u8>)>),
+        }
+        let step = smol::future::or(async { Step::In(udp.recv_from(&mut buf).await) }, async {
+            Step::Out(out.recv().await.ok())
+        })
+        .await;
+        match step {
+            Step::In(Ok((n, source))) => {
+                if let Some(data) = buf.get(..n) {
+                    shared.datagram(source, local, data);
+                }
+            }
+            Step::In(Err(error)) => {
+                tracing::debug!(%error, "media socket receive failed");
+            }
+            Step::Out(Some((destination, data))) => {
+                if !destination.ip().is_loopback() {
+                    tracing::warn!(%destination, "not sending media off this machine");
+                    continue;
+                }
+                if let Err(error) = udp.send_to(&data, destination).await {
+                    tracing::debug!(%error, "media datagram not sent");
+                }
+            }
+            Step::Out(None) => return,
         }
     }
 }

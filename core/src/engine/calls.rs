@@ -60,6 +60,7 @@ pub(crate) struct CallSession {
     pub(crate) muted: bool,
     pub(crate) audio: super::audio::SessionAudio,
     pub(crate) media_deadline: Option<Instant>,
+    pub(crate) last_stats: crate::media::rtc::MediaStats,
 }
 
 impl Engine {
@@ -447,6 +448,7 @@ impl Engine {
                 muted: false,
                 audio: super::audio::SessionAudio::default(),
                 media_deadline: None,
+                last_stats: crate::media::rtc::MediaStats::default(),
             },
         );
         for c in early {
@@ -639,6 +641,14 @@ impl Engine {
             m.close();
         }
         tracing::info!(session_id = %sid, reason = reason.as_str(), "session ended");
+        if call.media.is_some() {
+            // A last snapshot, so short calls report their figures too.
+            let stats = call.audio.stats(&call.last_stats);
+            self.emit(SdkEvent::Session {
+                session_id: sid.to_string(),
+                event: SessionEvent::Stats(stats),
+            });
+        }
         self.emit(SdkEvent::Session {
             session_id: sid.to_string(),
             event: SessionEvent::Terminated {
@@ -967,6 +977,7 @@ impl Engine {
             }
             MediaEvent::Stats(s) => {
                 let stats = call.audio.stats(&s);
+                call.last_stats = s;
                 self.emit(SdkEvent::Session {
                     session_id: sid.to_string(),
                     event: SessionEvent::Stats(stats),

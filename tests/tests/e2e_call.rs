@@ -1,0 +1,186 @@
+//! Softphone calls over real sockets on localhost: the SDK on the smol backend (HTTPS + WSS to
+//! the fake cloud with its test CA, UDP media on 127.0.0.1) against the fake cloud's str0m media
+//! peer. Audio is checked both ways (Goertzel), DTMF both ways, then end_session.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use genesys_webrtc::local_audio::run_local_audio;
+use genesys_webrtc::media::goertzel::Goertzel;
+use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
+use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
+use genesys_webrtc_hal::{AudioFormat, AudioPlayout, ErrorKind, ErrorType, FrameDuration};
+use genesys_webrtc_sim::audio::ToneCapture;
+use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig, Negotiation, PreferredCodec};
+use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc_smol::SmolClock;
+
+const FORMAT: AudioFormat = AudioFormat {
+    sample_rate: 48_000,
+    channels: 1,
+    frame: FrameDuration::Ms20,
+};
+
+/// A playout device that keeps what it is given.
+struct MemoryPlayout(Arc<Mutex<Vec<i16>>>);
+
+impl ErrorType for MemoryPlayout {
+    type Error = ErrorKind;
+}
+
+impl AudioPlayout for MemoryPlayout {
+    fn format(&self) -> AudioFormat {
+        FORMAT
+    }
+    async fn write_frame(&mut self, frame: &[i16]) -> Result<(), ErrorKind> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(frame);
+        }
+        Ok(())
+    }
+}
+
+fn next_event(
+    events: &mut genesys_webrtc::EventStream,
+    timeout: Duration,
+    mut pred: impl FnMut(&SdkEvent) -> bool,
+) -> Option<SdkEvent> {
+    smol::block_on(async {
+        let deadline = smol::Timer::after(timeout);
+        let find = async {
+            while let Some(e) = events.next().await {
+                if pred(&e) {
+                    return Some(e);
+                }
+            }
+            None
+        };
+        futures::pin_mut!(find);
+        match futures::future::select(find, deadline).await {
+            futures::future::Either::Left((e, _)) => e,
+            futures::future::Either::Right(_) => None,
+        }
+    })
+}
+
+fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
+    let server = FakeCloudServer::start(
+        CloudConfig::for_environment("fake.genesys.test"),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .unwrap();
+    let token = server.with_cloud(|c| c.config().access_token.clone());
+    let options = SdkOptions::builder()
+        .environment(server.environment())
+        .api_host(server.api_host())
+        .ws_host(server.ws_host())
+        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+        .access_token(token)
+        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .build()
+        .unwrap();
+    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+
+    let call = server.with_cloud(|c| {
+        c.place_inbound_call(
+            Instant::now(),
+            CallOptions {
+                mode,
+                codec,
+                tone_hz: 1000.0,
+                ..CallOptions::default()
+            },
+        )
+    });
+    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::PendingSession(_))
+    }) else {
+        panic!("no pending session")
+    };
+    smol::block_on(sdk.accept_pending_session(&p.id)).unwrap();
+    let sid = p.id.clone();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("media connected over UDP");
+
+    // 3 s of audio: we send 440 Hz, the far end sends 1 kHz; DTMF both ways meanwhile.
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let audio_sdk = sdk.clone();
+    let rec = Arc::clone(&recorded);
+    let audio = std::thread::spawn(move || {
+        smol::block_on(run_local_audio(
+            &audio_sdk,
+            &SmolClock::new(),
+            Some(ToneCapture::new(440.0, FORMAT).unwrap()),
+            Some(MemoryPlayout(rec)),
+            Some(150),
+        ))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    smol::block_on(sdk.send_dtmf(&p.id, "123")).unwrap();
+    server.with_cloud(|c| c.send_dtmf(call, "45#")).unwrap();
+    let mut digits = String::new();
+    while digits.len() < 3 {
+        match next_event(&mut events, Duration::from_secs(5), |e| {
+            matches!(
+                e,
+                SdkEvent::Session {
+                    event: SessionEvent::DtmfReceived(_),
+                    ..
+                }
+            )
+        }) {
+            Some(SdkEvent::Session {
+                event: SessionEvent::DtmfReceived(d),
+                ..
+            }) => digits.push(d),
+            _ => break,
+        }
+    }
+    audio.join().unwrap().unwrap();
+    assert_eq!(digits, "45#");
+    assert_eq!(server.with_cloud(|c| c.received_dtmf(call)), "123");
+
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+    assert!(
+        Goertzel::detect(tail, 440.0, rate),
+        "far end hears our 440 Hz"
+    );
+    let played = recorded.lock().unwrap().clone();
+    let tail = &played[played.len().saturating_sub(48_000)..];
+    assert!(
+        Goertzel::detect(tail, 1000.0, 48_000),
+        "we hear the far end's 1 kHz"
+    );
+
+    smol::block_on(sdk.end_session(&p.id)).unwrap();
+    let ended = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    });
+    assert!(matches!(
+        ended,
+        Some(SdkEvent::SessionEnded {
+            reason: TerminateReason::Success,
+            ..
+        })
+    ));
+    drop(events);
+    drop(sdk);
+    thread.join().unwrap();
+}
+
+#[test]
+fn inbound_call_over_sockets_sdp_over_xmpp() {
+    call_over_sockets(Negotiation::SdpOverXmpp, PreferredCodec::Opus);
+}
+
+#[test]
+fn inbound_call_over_sockets_jingle_pcmu() {
+    call_over_sockets(Negotiation::Jingle, PreferredCodec::Pcmu);
+}
