@@ -370,3 +370,81 @@ fn two_hundred_concurrent_calls_in_virtual_time() {
         wall.elapsed()
     );
 }
+
+fn answered_call(sim: &mut SimNetwork) -> (CallId, String) {
+    let call = place(sim, Negotiation::SdpOverXmpp, PreferredCodec::Opus);
+    let sid = pending_id(sim);
+    let now = sim.now();
+    sim.engine().accept_pending_session(now, &sid).unwrap();
+    sim.pump();
+    wait_connected(sim, &sid);
+    (call, sid)
+}
+
+#[test]
+fn media_sessions_survive_a_websocket_drop_by_default() {
+    let mut sim = sim(38);
+    sim.start_audio(Some(440.0), true);
+    let (call, sid) = answered_call(&mut sim);
+    sim.run_for(Duration::from_secs(1));
+    sim.cut_all();
+    sim.run_until_event(Duration::from_secs(30), |e| {
+        matches!(e, SdkEvent::Connected { reconnect: true })
+    })
+    .expect("reconnected");
+    assert_eq!(sim.engine().sessions().count(), 1, "the call survived");
+    assert!(!sim
+        .events()
+        .iter()
+        .any(|(_, e)| matches!(e, SdkEvent::SessionEnded { .. })));
+    let before = sim.cloud().received_audio(call).1.len();
+    sim.run_for(Duration::from_secs(1));
+    let (rate, heard) = sim.cloud().received_audio(call);
+    assert!(
+        Goertzel::detect(&heard[before..], 440.0, rate),
+        "audio kept flowing"
+    );
+    // and the session is still controllable through the new connection
+    let now = sim.now();
+    sim.engine().end_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(5), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .expect("ended after the reconnect");
+}
+
+#[test]
+fn without_survivability_a_websocket_drop_ends_the_sessions() {
+    let config = CloudConfig::for_environment(ENV);
+    let start = Instant::now();
+    let opts = SdkOptions::builder()
+        .environment(ENV)
+        .access_token(config.access_token.clone())
+        .session_survivability(false)
+        .build()
+        .unwrap();
+    let mut sim = SimNetwork::new(
+        Engine::new(opts, start, 39),
+        FakeCloud::new(config),
+        start,
+        39,
+    );
+    let now = sim.now();
+    sim.engine()
+        .initialize(now, InitializeOptions::default())
+        .unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
+        .unwrap();
+    let (_call, sid) = answered_call(&mut sim);
+    sim.cut_all();
+    let i = sim
+        .run_until_event(Duration::from_secs(5), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .expect("ended on the drop");
+    assert!(
+        matches!(&sim.events()[i].1, SdkEvent::SessionEnded { session, reason: TerminateReason::ConnectivityError } if session.id == sid)
+    );
+}
