@@ -10,6 +10,12 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 # libopus for the Opus codec (crate `opus`, linked against the system library)
 pkg-config --exists opus 2>/dev/null || need+=(libopus-dev)
+# headless Chromium + chromedriver for the browser interop test (tests/tests/interop_chromium.rs)
+command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# unshare (util-linux) and ip (iproute2) give the interop test its own loopback-only namespace
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -141,6 +141,8 @@ pub enum SdkEvent {
         /// The event.
         event: SessionEvent,
     },
+    /// The user's conversations changed (JS `conversationUpdate`).
+    ConversationUpdate(crate::engine::ConversationUpdate),
     /// A pubsub notification arrived on a subscribed topic.
     Notification {
         /// The topic (pubsub node).

@@ -448,3 +448,37 @@ fn without_survivability_a_websocket_drop_ends_the_sessions() {
         matches!(&sim.events()[i].1, SdkEvent::SessionEnded { session, reason: TerminateReason::ConnectivityError } if session.id == sid)
     );
 }
+
+#[test]
+fn conversation_updates_follow_the_call() {
+    let mut sim = sim(44);
+    let (_call, sid) = answered_call(&mut sim);
+    sim.run_for(Duration::from_millis(500));
+    let now = sim.now();
+    sim.engine().end_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(5), |e| matches!(e, SdkEvent::SessionEnded { .. }))
+        .unwrap();
+    sim.run_for(Duration::from_millis(500));
+    let updates: Vec<_> = sim
+        .events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SdkEvent::ConversationUpdate(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(updates.len() >= 3, "{updates:#?}");
+    let first = &updates[0];
+    assert_eq!(first.added.len(), 1);
+    assert_eq!(first.added[0].most_recent_call_state, "alerting");
+    assert!(updates.iter().any(|u| u
+        .current
+        .iter()
+        .any(|c| c.most_recent_call_state == "connected" && c.session_id.as_deref() == Some(&sid))));
+    let last = updates.last().unwrap();
+    assert_eq!(last.removed.len(), 1);
+    assert!(last.current.is_empty());
+    assert_eq!(last.active_conversation_id, None);
+    assert!(sim.engine().conversations().is_empty());
+}

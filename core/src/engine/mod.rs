@@ -14,6 +14,7 @@
 mod audio;
 mod calls;
 mod connection;
+mod conversations;
 mod discovery;
 mod initialization;
 mod participant;
@@ -38,6 +39,7 @@ use crate::xmpp::extdisco::IceConfig;
 use crate::xmpp::ping::PingMonitor;
 
 pub use audio::{AUDIO_RATE, FRAME_SAMPLES};
+pub use conversations::{ConversationInfo, ConversationUpdate};
 use connection::{Link, Socket};
 pub use participant::StartSoftphoneParams;
 use rest_calls::RestCall;

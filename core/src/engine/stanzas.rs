@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::connection::{AttemptFailure, Link};
 use super::discovery::DiscoveryStep;
-use super::Engine;
+use super::{Engine, Identity};
 use crate::events::{SdkErrorKind, SdkEvent};
 use crate::notifications;
 use crate::options::LogLevel;
@@ -207,6 +207,14 @@ impl Engine {
             .pointer("/metadata/action")
             .and_then(|a| a.as_str())
             .map(str::to_string);
+        if let Some(Identity::User { user_id, .. }) = &self.identity {
+            if node == format!("v2.users.{user_id}.conversations") {
+                if let Some(body) = json.get("eventBody") {
+                    let body = body.clone();
+                    self.on_conversation_event(&body);
+                }
+            }
+        }
         let event_body = json
             .get("eventBody")
             .cloned()

@@ -234,6 +234,8 @@ struct Call {
     client_jid: Option<String>,
     state: CallState,
     peer: Option<MediaPeer>,
+    /// An external media peer's offer and what the client sent it (instead of `peer`).
+    external: Option<super::external::External>,
     /// The remote party first (inbound: customer; outbound: external), then the user.
     remote: Leg,
     user: Leg,
@@ -884,6 +886,7 @@ impl FakeCloud {
             client_jid: None,
             state: CallState::Alerting,
             peer: None,
+            external: None,
             remote,
             user,
             initiate_iq_id: None,
@@ -1035,7 +1038,13 @@ impl FakeCloud {
         let Some(c) = self.calls.map.get_mut(&id) else {
             return;
         };
-        let (peer, offer) = match MediaPeer::new(now, media_addr, c.codec, c.tone_hz, id.0) {
+        let created = match c.external.as_ref() {
+            Some(ext) => Ok((None, ext.offer.clone())),
+            None => {
+                MediaPeer::new(now, media_addr, c.codec, c.tone_hz, id.0).map(|(p, o)| (Some(p), o))
+            }
+        };
+        let (peer, offer) = match created {
             Ok(x) => x,
             Err(e) => {
                 c.note(format!("media peer failed: {e}"));
@@ -1050,7 +1059,7 @@ impl FakeCloud {
                 return;
             }
         };
-        c.peer = Some(peer);
+        c.peer = peer;
         c.state = CallState::Offered;
         let Some(client) = c.client_jid.clone() else {
             return;
@@ -1168,6 +1177,12 @@ impl FakeCloud {
         let Some(c) = self.calls.map.get_mut(&id) else {
             return Err("unknown call".to_owned());
         };
+        if let Some(ext) = c.external.as_mut() {
+            ext.answer = Some(sdp.to_owned());
+            c.state = CallState::Answered;
+            c.note("answer recorded for the external media peer");
+            return Ok(());
+        }
         let Some(peer) = c.peer.as_mut() else {
             return Err("no media peer".to_owned());
         };
@@ -1188,6 +1203,11 @@ impl FakeCloud {
         let Some(c) = self.calls.map.get_mut(&id) else {
             return;
         };
+        if let Some(ext) = c.external.as_mut() {
+            ext.client_candidates.push(line.to_owned());
+            c.note("remote candidate recorded for the external media peer");
+            return;
+        }
         let result = match c.peer.as_mut() {
             Some(p) => p.add_remote_candidate(line),
             None => Err("no media peer".to_owned()),
@@ -1360,7 +1380,10 @@ impl FakeCloud {
                         self.add_candidate(id, &candidate_line);
                     }
                 }
-                CandidateFragment::EndOfCandidates => self.note(id, "client end-of-candidates"),
+                CandidateFragment::EndOfCandidates => {
+                    self.note(id, "client end-of-candidates");
+                    self.external_end_of_candidates(id);
+                }
             },
             Method::Info { status, .. } => {
                 if status == "active" && !over {
@@ -1460,6 +1483,7 @@ impl FakeCloud {
                     .any(|c| c.transport.as_ref().is_some_and(|t| t.gathering_complete));
                 if complete {
                     self.note(id, "client gathering-complete");
+                    self.external_end_of_candidates(id);
                 }
             }
             JingleAction::SessionInfo => {
@@ -1502,6 +1526,37 @@ impl FakeCloud {
     // -----------------------------------------------------------------------------------------
     // Helpers
     // -----------------------------------------------------------------------------------------
+
+    /// Places an inbound call whose media peer is external (see `external.rs`).
+    pub(super) fn place_inbound_call_with(
+        &mut self,
+        now: Instant,
+        opts: CallOptions,
+        external: super::external::External,
+    ) -> CallId {
+        let id = self.create_call(opts, CallDirection::Inbound);
+        if let Some(c) = self.calls.map.get_mut(&id) {
+            c.external = Some(external);
+        }
+        self.propose(now, id);
+        id
+    }
+
+    /// The external media peer state of a call, if it has one.
+    pub(super) fn external_of(&self, id: CallId) -> Option<&super::external::External> {
+        self.calls.map.get(&id).and_then(|c| c.external.as_ref())
+    }
+
+    fn external_end_of_candidates(&mut self, id: CallId) {
+        if let Some(ext) = self
+            .calls
+            .map
+            .get_mut(&id)
+            .and_then(|c| c.external.as_mut())
+        {
+            ext.client_candidates.push("end-of-candidates".to_owned());
+        }
+    }
 
     fn note(&mut self, id: CallId, line: impl Into<String>) {
         if let Some(c) = self.calls.map.get_mut(&id) {

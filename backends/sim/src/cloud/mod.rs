@@ -31,6 +31,7 @@
 
 mod calls;
 mod config;
+mod external;
 pub mod jwt;
 mod log;
 mod media_peer;
