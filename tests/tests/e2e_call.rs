@@ -184,3 +184,69 @@ fn inbound_call_over_sockets_sdp_over_xmpp() {
 fn inbound_call_over_sockets_jingle_pcmu() {
     call_over_sockets(Negotiation::Jingle, PreferredCodec::Pcmu);
 }
+
+#[test]
+fn outbound_call_over_sockets_is_auto_answered() {
+    let server = FakeCloudServer::start(
+        CloudConfig::for_environment("fake.genesys.test"),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .unwrap();
+    let token = server.with_cloud(|c| c.config().access_token.clone());
+    let options = SdkOptions::builder()
+        .environment(server.environment())
+        .api_host(server.api_host())
+        .ws_host(server.ws_host())
+        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+        .access_token(token)
+        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .build()
+        .unwrap();
+    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+    let conversation = smol::block_on(sdk.start_softphone_session(
+        genesys_webrtc::engine::StartSoftphoneParams {
+            phone_number: Some("+13175550142".into()),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::PendingSession(_))
+    }) else {
+        panic!("no pending session for the placed call")
+    };
+    assert!(p.auto_answer);
+    assert_eq!(p.conversation_id, conversation);
+    let sid = p.id.clone();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("auto-answered and connected");
+    // hold and resume go through the participant PATCH
+    smol::block_on(sdk.set_hold(&p.id, true)).unwrap();
+    smol::block_on(sdk.set_hold(&p.id, false)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let patches = server.with_cloud(|c| {
+        c.cloud_log()
+            .rest_calls()
+            .iter()
+            .filter(|(m, path, s)| {
+                m.as_str() == "PATCH" && path.contains("/participants/") && *s == 202
+            })
+            .count()
+    });
+    assert_eq!(patches, 2);
+    smol::block_on(sdk.end_session(&conversation)).unwrap();
+    assert!(
+        next_event(&mut events, Duration::from_secs(10), |e| matches!(
+            e,
+            SdkEvent::SessionEnded { .. }
+        ))
+        .is_some()
+    );
+    drop(events);
+    drop(sdk);
+    thread.join().unwrap();
+}

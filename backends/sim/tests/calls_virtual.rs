@@ -457,8 +457,10 @@ fn conversation_updates_follow_the_call() {
     let now = sim.now();
     sim.engine().end_session(now, &sid).unwrap();
     sim.pump();
-    sim.run_until_event(Duration::from_secs(5), |e| matches!(e, SdkEvent::SessionEnded { .. }))
-        .unwrap();
+    sim.run_until_event(Duration::from_secs(5), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .unwrap();
     sim.run_for(Duration::from_millis(500));
     let updates: Vec<_> = sim
         .events()
@@ -472,13 +474,128 @@ fn conversation_updates_follow_the_call() {
     let first = &updates[0];
     assert_eq!(first.added.len(), 1);
     assert_eq!(first.added[0].most_recent_call_state, "alerting");
-    assert!(updates.iter().any(|u| u
-        .current
-        .iter()
-        .any(|c| c.most_recent_call_state == "connected" && c.session_id.as_deref() == Some(&sid))));
+    assert!(updates.iter().any(|u| {
+        u.current.iter().any(|c| {
+            c.most_recent_call_state == "connected" && c.session_id.as_deref() == Some(&sid)
+        })
+    }));
     let last = updates.last().unwrap();
     assert_eq!(last.removed.len(), 1);
     assert!(last.current.is_empty());
     assert_eq!(last.active_conversation_id, None);
     assert!(sim.engine().conversations().is_empty());
+}
+
+#[test]
+fn end_session_falls_back_to_a_direct_terminate_when_rest_fails() {
+    use genesys_webrtc_sim::cloud::RestFault;
+    let mut sim = sim(45);
+    let (call, sid) = answered_call(&mut sim);
+    sim.cloud()
+        .config_mut()
+        .faults
+        .rest_status
+        .push(RestFault::new("/api/v2/conversations/calls/", 503));
+    let now = sim.now();
+    sim.engine().end_session(now, &sid).unwrap();
+    sim.pump();
+    let i = sim
+        .run_until_event(Duration::from_secs(5), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .expect("ended anyway");
+    assert!(matches!(
+        &sim.events()[i].1,
+        SdkEvent::SessionEnded {
+            reason: TerminateReason::Success,
+            ..
+        }
+    ));
+    sim.run_for(Duration::from_millis(200));
+    // the cloud saw our own terminate (mode A JSON-RPC), not a participant PATCH
+    let log = sim.cloud().call_log(call);
+    assert!(log.iter().any(|l| l.contains("terminate")), "{log:?}");
+}
+
+/// The JSON-RPC method of a `genesys-webrtc` IQ frame.
+fn rpc_method(frame: &str) -> Option<String> {
+    use genesys_webrtc::wire::xml::{self, XmlLimits};
+    let el = xml::parse(frame, &XmlLimits::default()).ok()?;
+    let json: serde_json::Value =
+        serde_json::from_str(&el.child("genesys-webrtc", "genesys")?.text()).ok()?;
+    json.get("method")?.as_str().map(str::to_string)
+}
+
+#[test]
+fn a_renegotiation_offer_is_answered_on_the_same_connection() {
+    use genesys_webrtc::wire::xml::{self, XmlLimits};
+    use genesys_webrtc_sim::cloud::LogEntry;
+    let mut sim = sim(46);
+    sim.start_audio(Some(440.0), true);
+    let (call, sid) = answered_call(&mut sim);
+    sim.run_for(Duration::from_millis(500));
+    // the offer the cloud sent, as a stanza
+    let offer_xml = sim
+        .cloud()
+        .log()
+        .iter()
+        .find_map(|e| match e {
+            LogEntry::XmppOut { xml, .. } if rpc_method(xml).as_deref() == Some("offer") => {
+                Some(xml.clone())
+            }
+            _ => None,
+        })
+        .expect("offer sent");
+    let mut offer = xml::parse(&offer_xml, &XmlLimits::default()).unwrap();
+    offer.set_attr("id", "reneg-1");
+    let body = offer.child("genesys-webrtc", "genesys").unwrap().text();
+    let body = body.replacen("\"id\":\"", "\"id\":\"again-", 1);
+    offer
+        .children
+        .retain(|c| !matches!(c, xml::Node::Element(e) if e.name == "genesys-webrtc"));
+    offer.push_child(xml::Element::new("genesys-webrtc", "genesys").with_text(body));
+    let answers = |sim: &mut SimNetwork| {
+        sim.cloud()
+            .log()
+            .iter()
+            .filter(|e| matches!(e, LogEntry::XmppIn { xml, .. } if rpc_method(xml) == Some("answer".into())))
+            .count()
+    };
+    assert_eq!(answers(&mut sim), 1);
+    let started_before = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| matches!(e, SdkEvent::SessionStarted(_)))
+        .count();
+    let now = sim.now();
+    let jid = sim.cloud().connected_jids()[0].clone();
+    assert!(sim.cloud().send_stanza(now, &jid, &offer));
+    sim.pump();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(answers(&mut sim), 2, "answered again");
+    let started_after = sim
+        .events()
+        .iter()
+        .filter(|(_, e)| matches!(e, SdkEvent::SessionStarted(_)))
+        .count();
+    assert_eq!(started_before, started_after, "no new session");
+    assert_eq!(sim.engine().sessions().count(), 1);
+    assert!(
+        !sim.events()
+            .iter()
+            .any(|(_, e)| matches!(e, SdkEvent::Error(_))),
+        "{:?}",
+        sim.events()
+            .iter()
+            .filter(|(_, e)| matches!(e, SdkEvent::Error(_)))
+            .collect::<Vec<_>>()
+    );
+    let before = sim.cloud().received_audio(call).1.len();
+    sim.run_for(Duration::from_secs(1));
+    let (rate, heard) = sim.cloud().received_audio(call);
+    assert!(
+        Goertzel::detect(&heard[before..], 440.0, rate),
+        "media unaffected"
+    );
+    let _ = sid;
 }

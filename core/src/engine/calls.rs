@@ -23,7 +23,7 @@ use crate::signaling::jingle::{self, Jingle, Reason, ReasonCondition};
 use crate::signaling::jmi::{self, SessionId};
 use crate::signaling::sdp::{Candidate, Sdp};
 use crate::signaling::sdp_jingle::{self, LocalRole};
-use crate::signaling::sdp_over_xmpp::{self, CandidateFragment, Method};
+use crate::signaling::sdp_over_xmpp::{self, CandidateFragment, Method, SdpText};
 use crate::xmpp::extdisco::IceTransportPolicy;
 
 /// Most concurrent media sessions.
@@ -197,11 +197,43 @@ impl Engine {
                     .unwrap_or_default();
                 if let Some(call) = self.sessions.get_mut(&sid) {
                     if sdp_over_xmpp::is_renegotiation(&call.offer_sdp, sdp.as_str()) {
-                        call.info.conversation_id = cid;
-                        self.error(
-                            SdkErrorKind::Session,
-                            "renegotiation on a live session is not supported yet; offer ignored",
-                        );
+                        // §7.3 step 3: same ICE credentials → apply on the same connection
+                        // and answer at once.
+                        if !cid.is_empty() {
+                            call.info.conversation_id = cid;
+                        }
+                        call.offer_sdp = sdp.as_str().to_string();
+                        let peer = call.info.peer.clone();
+                        let codecs_before = call.media.as_ref().map(|m| m.codecs().to_vec());
+                        let result = match call.media.as_mut() {
+                            Some(m) => m.renegotiate(now, sdp.as_str()).map(Some),
+                            None => Ok(None),
+                        };
+                        match result {
+                            Ok(Some(answer)) => {
+                                // Keep the codec state (timestamps, jitter buffer) unless the
+                                // negotiated codecs changed.
+                                if call.media.as_ref().map(|m| m.codecs().to_vec()) != codecs_before
+                                {
+                                    call.audio = super::audio::SessionAudio::default();
+                                    call.audio.configure(call.media.as_ref());
+                                }
+                                if let (Ok(session_id), Ok(sdp)) =
+                                    (SessionId::new(sid.clone()), SdpText::new(answer))
+                                {
+                                    self.send_rpc(&peer, Method::Answer { session_id, sdp });
+                                }
+                                self.drain_media(now, &sid);
+                            }
+                            // Not answered yet: the new offer simply replaces the old one.
+                            Ok(None) => {}
+                            Err(e) => {
+                                self.error(
+                                    SdkErrorKind::Session,
+                                    format!("renegotiation failed: {e}"),
+                                );
+                            }
+                        }
                         return;
                     }
                 }
@@ -512,7 +544,7 @@ impl Engine {
                     &peer,
                     Method::Answer {
                         session_id,
-                        sdp: match sdp_over_xmpp::SdpText::new(answer) {
+                        sdp: match SdpText::new(answer) {
                             Ok(s) => s,
                             Err(_) => return,
                         },

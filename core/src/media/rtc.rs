@@ -535,6 +535,39 @@ impl CallMedia {
         Ok((media, answer.to_sdp_string()))
     }
 
+    /// Applies a new offer from the same peer on this connection (sdp-over-xmpp
+    /// renegotiation: same ICE credentials, PROTOCOL.md §7.3 step 3) and returns the new answer.
+    /// The transport stays up; the negotiated codecs are read again.
+    pub fn renegotiate(&mut self, now: Instant, offer_sdp: &str) -> Result<String, MediaError> {
+        if offer_sdp.len() > MAX_OFFER_BYTES {
+            return Err(MediaError::OfferTooLarge);
+        }
+        if self.closed {
+            return Err(MediaError::Closed);
+        }
+        let offer = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| MediaError::BadOffer(RtcError::from(e)))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(MediaError::BadOffer)?;
+        self.drain(now);
+        if let Some(mid) = audio_section_mids(offer_sdp).into_iter().find(|m| {
+            self.negotiated_codecs(*m)
+                .iter()
+                .any(|c| !c.codec.is_telephone_event())
+        }) {
+            self.audio_mid = Some(mid);
+            self.codecs = self.negotiated_codecs(mid);
+            self.can_send = self
+                .rtc
+                .media(mid)
+                .is_some_and(|m| m.direction().is_sending());
+        }
+        Ok(answer.to_sdp_string())
+    }
+
     /// Adds a trickled remote candidate (`candidate:…`, with or without `a=`). TCP and RTCP
     /// (component 2) candidates are ignored.
     pub fn add_remote_candidate(&mut self, line: &str) -> Result<(), MediaError> {
