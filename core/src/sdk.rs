@@ -255,6 +255,7 @@ enum ConnEvent {
         destination: std::net::SocketAddr,
         data: Vec<u8>,
     },
+    Resolved(String, Vec<std::net::IpAddr>),
 }
 
 /// Owns the engine and drives it with the platform. Created by [`Sdk::new`].
@@ -338,6 +339,23 @@ impl<P: Platform> SdkDriver<P> {
                     }
                     Output::Transmit(Transmit::Close { conn }) => {
                         writers.retain(|(c, _)| *c != conn);
+                    }
+                    Output::Transmit(Transmit::ResolveHost { host }) => {
+                        let udp = platform.udp();
+                        let events = ev_tx.clone();
+                        tasks.push(
+                            async move {
+                                let addrs = match udp.resolve(&host).await {
+                                    Ok(a) => a,
+                                    Err(e) => {
+                                        tracing::debug!(kind = ?e.kind(), "ICE server name not resolved");
+                                        Vec::new()
+                                    }
+                                };
+                                let _ = events.unbounded_send(ConnEvent::Resolved(host, addrs));
+                            }
+                            .boxed_local(),
+                        );
                     }
                     Output::Transmit(Transmit::Datagram {
                         source,
@@ -460,6 +478,9 @@ impl<P: Platform> SdkDriver<P> {
                         engine.handle_input(Input::ConnectFailed(now, c, f))
                     }
                     ConnEvent::Data(c, d) => engine.handle_input(Input::Received(now, c, &d)),
+                    ConnEvent::Resolved(host, addrs) => {
+                        engine.handle_input(Input::HostResolved { now, host, addrs })
+                    }
                     ConnEvent::Datagram {
                         source,
                         destination,

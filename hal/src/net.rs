@@ -76,4 +76,7 @@ pub trait UdpStack: ErrorType {
 
     /// The local interface addresses host candidates can be gathered on.
     fn local_addresses(&self) -> Result<Vec<IpAddr>, Self::Error>;
+
+    /// Resolves a host name (of a STUN or TURN server) to addresses.
+    fn resolve(&self, host: &str) -> impl Future<Output = Result<Vec<IpAddr>, Self::Error>>;
 }

@@ -1,12 +1,13 @@
 //! Replays the fuzz seed corpora (`fuzz/corpus/<target>/`) and any saved crash inputs
 //! (`fuzz/regressions/<target>/`) through `genesys_webrtc::fuzz`, so every `cargo test` runs what
 //! the fuzzer starts from (STYLE.md (b)7). Also checks that the scripted engine seeds still reach
-//! the states they were written for, so the engine targets keep starting deep.
+//! the states they were written for (logged in; calls started and answered), so the engine
+//! targets keep starting deep.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use genesys_webrtc::fuzz::{engine_session_events, entry_point, TARGETS};
+use genesys_webrtc::fuzz::{engine_call_events, engine_session_events, entry_point, TARGETS};
 use genesys_webrtc::SdkEvent;
 
 fn fuzz_dir() -> PathBuf {
@@ -103,5 +104,37 @@ fn session_seeds_reach_the_logged_in_states() {
             .iter()
             .any(|e| matches!(e, SdkEvent::Notification { .. })),
         "user_connected_traffic: {traffic:#?}"
+    );
+}
+
+fn call_events(seed: &str) -> Vec<SdkEvent> {
+    let path = fuzz_dir().join("corpus/engine_call").join(seed);
+    engine_call_events(&fs::read(&path).expect("readable seed"))
+}
+
+fn started_sessions(events: &[SdkEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, SdkEvent::SessionStarted(_)))
+        .count()
+}
+
+#[test]
+fn call_seeds_start_sessions() {
+    for seed in ["sdp_over_xmpp_call", "jingle_call", "reinvite_and_end"] {
+        let events = call_events(seed);
+        assert!(connected_and_ready(&events), "{seed}: not logged in: {events:#?}");
+        assert!(started_sessions(&events) > 0, "{seed}: no session started: {events:#?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, SdkEvent::SessionEnded { .. })),
+            "{seed}: the session never ended: {events:#?}"
+        );
+    }
+    let sdp = call_events("sdp_over_xmpp_call");
+    assert!(
+        sdp.iter().any(|e| matches!(e, SdkEvent::PendingSession(_))),
+        "sdp_over_xmpp_call: the propose gave no pendingSession: {sdp:#?}"
     );
 }

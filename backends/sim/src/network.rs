@@ -36,6 +36,7 @@ enum Delivery {
     EngineClosed(u64),
     ToCloudDatagram(SocketAddr, SocketAddr, Vec<u8>),
     ToEngineDatagram(SocketAddr, SocketAddr, Vec<u8>),
+    Resolved(String, Vec<std::net::IpAddr>),
 }
 
 /// The engine's media socket in the simulation (loopback, in memory only).
@@ -84,6 +85,7 @@ pub struct SimNetwork {
     tone: Option<ToneGenerator>,
     playout: Vec<i16>,
     record_playout: bool,
+    hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl SimNetwork {
@@ -111,7 +113,13 @@ impl SimNetwork {
             tone: None,
             playout: Vec::new(),
             record_playout: false,
+            hosts: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Makes `host` resolve to `addrs` in the simulated DNS.
+    pub fn add_host(&mut self, host: &str, addrs: Vec<std::net::IpAddr>) {
+        self.hosts.insert(host.to_string(), addrs);
     }
 
     /// Drops this fraction (0.0–1.0) of media datagrams, from the seed.
@@ -299,6 +307,12 @@ impl SimNetwork {
                     self.push(at, Delivery::CloudClosed(conn.0));
                 }
             }
+            Transmit::ResolveHost { host } => {
+                // The simulated DNS knows the names in `hosts`; others do not resolve.
+                let addrs = self.hosts.get(&host).cloned().unwrap_or_default();
+                let at = self.now + self.latency();
+                self.push(at, Delivery::Resolved(host, addrs));
+            }
             Transmit::Datagram {
                 source,
                 destination,
@@ -429,6 +443,10 @@ impl SimNetwork {
             }
             Delivery::ToCloudDatagram(source, destination, data) => {
                 self.cloud.on_datagram(now, source, destination, &data)
+            }
+            Delivery::Resolved(host, addrs) => {
+                self.engine
+                    .handle_input(Input::HostResolved { now, host, addrs })
             }
             Delivery::ToEngineDatagram(source, destination, data) => {
                 self.engine.handle_input(Input::Datagram {

@@ -925,6 +925,10 @@ impl genesys_webrtc_hal::UdpStack for NoUdp {
     fn local_addresses(&self) -> Result<Vec<std::net::IpAddr>, SimError> {
         Ok(Vec::new())
     }
+
+    async fn resolve(&self, _host: &str) -> Result<Vec<std::net::IpAddr>, SimError> {
+        Err(SimError::Refused)
+    }
 }
 
 impl genesys_webrtc_hal::UdpSocket for NoUdpSocket {

@@ -599,3 +599,50 @@ fn a_renegotiation_offer_is_answered_on_the_same_connection() {
     );
     let _ = sid;
 }
+
+#[test]
+fn stun_servers_given_by_name_are_resolved_for_server_reflexive_candidates() {
+    use genesys_webrtc::engine::Transmit;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let stun = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)), 3478);
+    let run = |resolve: bool| {
+        let config = CloudConfig::for_environment(ENV);
+        let start = Instant::now();
+        let opts = SdkOptions::builder()
+            .environment(ENV)
+            .access_token(config.access_token.clone())
+            .build()
+            .unwrap();
+        let mut sim = SimNetwork::new(
+            Engine::new(opts, start, 47),
+            FakeCloud::new(config),
+            start,
+            47,
+        );
+        if resolve {
+            sim.add_host(&format!("stun.{ENV}"), vec![stun.ip()]);
+        }
+        let now = sim.now();
+        sim.engine()
+            .initialize(now, InitializeOptions::default())
+            .unwrap();
+        sim.pump();
+        sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
+            .unwrap();
+        let asked = sim.transmits().iter().any(
+            |(_, t)| matches!(t, Transmit::ResolveHost { host } if *host == format!("stun.{ENV}")),
+        );
+        assert!(asked, "the engine asks the driver to resolve the STUN host");
+        sim.run_for(Duration::from_millis(300));
+        let _ = answered_call(&mut sim);
+        sim.transmits()
+            .iter()
+            .filter(|(_, t)| matches!(t, Transmit::Datagram { destination, .. } if *destination == stun))
+            .count()
+    };
+    assert!(
+        run(true) >= 1,
+        "a STUN binding request goes to the resolved address"
+    );
+    assert_eq!(run(false), 0, "an unresolved name is skipped");
+}

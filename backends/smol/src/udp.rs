@@ -12,6 +12,9 @@ use genesys_webrtc_hal::{Error, ErrorKind, ErrorType, UdpSocket, UdpStack};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UdpError {
+    /// A host name could not be resolved ([`ErrorKind::NotFound`]).
+    #[error("could not resolve a host name")]
+    Resolve(#[source] io::Error),
     /// The socket could not be bound ([`ErrorKind::Busy`] when the port is in use).
     #[error("could not bind a UDP socket")]
     Bind(#[source] io::Error),
@@ -51,6 +54,7 @@ impl Error for UdpError {
             | UdpError::Recv(e)
             | UdpError::Interfaces(e) => crate::io_error_kind(e),
             UdpError::ShortSend { .. } => ErrorKind::Other,
+            UdpError::Resolve(_) => ErrorKind::NotFound,
         }
     }
 }
@@ -90,6 +94,13 @@ impl UdpStack for SmolUdp {
             .await
             .map_err(UdpError::Bind)?;
         Ok(SmolUdpSocket { socket })
+    }
+
+    async fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, Self::Error> {
+        let addrs = async_net::resolve((host, 0))
+            .await
+            .map_err(UdpError::Resolve)?;
+        Ok(addrs.into_iter().map(|a| a.ip()).collect())
     }
 
     fn local_addresses(&self) -> Result<Vec<IpAddr>, Self::Error> {

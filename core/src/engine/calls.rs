@@ -296,8 +296,19 @@ impl Engine {
                     tracing::debug!("session-initiate for an sdp-over-xmpp session swallowed");
                     return;
                 }
-                let sdp = match sdp_jingle::jingle_to_sdp(&j, self.rng.u64(1..u64::MAX / 2)) {
-                    Ok(s) => s.to_string(),
+                // The SDP is only used when it reads back as exactly what was mapped: Jingle
+                // values with line breaks or spaces must not inject or break SDP lines.
+                let mapped = sdp_jingle::jingle_to_sdp(&j, self.rng.u64(1..u64::MAX / 2))
+                    .map_err(|e| e.to_string())
+                    .and_then(|model| {
+                        let text = model.to_string();
+                        match Sdp::parse(&text) {
+                            Ok(back) if back == model => Ok(text),
+                            _ => Err("Jingle values do not form valid SDP".to_string()),
+                        }
+                    });
+                let sdp = match mapped {
+                    Ok(s) => s,
                     Err(e) => {
                         self.reply_iq_error(from, iq_id, jingle::error_bad_request());
                         self.error(
@@ -502,11 +513,7 @@ impl Engine {
             .ice
             .as_ref()
             .is_some_and(|i| i.policy == IceTransportPolicy::Relay);
-        let mut ice_servers = self
-            .ice
-            .as_ref()
-            .map(|i| i.servers.clone())
-            .unwrap_or_default();
+        let mut ice_servers = self.ice_servers_for_media();
         ice_servers.extend(self.opts.ice_servers.iter().cloned());
         let config = MediaConfig {
             local_addrs: self.local_udp.clone(),

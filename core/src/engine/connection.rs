@@ -460,6 +460,7 @@ impl Engine {
             ),
         );
         self.ice = Some(ice);
+        self.resolve_ice_hosts();
         self.link = Link::Up;
         let reconnect = self.connected_before;
         self.connected_before = true;

@@ -89,7 +89,8 @@ impl Engine {
     }
 
     fn info_for(&self, conv: &Conversation, user_id: &str) -> Option<ConversationInfo> {
-        let p = conv.user_participant(user_id, &["alerting", "contacting", "dialing", "connected"])?;
+        let p =
+            conv.user_participant(user_id, &["alerting", "contacting", "dialing", "connected"])?;
         let call = most_recent_call(p)?;
         Some(ConversationInfo {
             conversation_id: conv.id.clone(),
@@ -115,23 +116,33 @@ impl Engine {
         if conv.id.is_empty() || conv.participants.len() > 256 {
             return;
         }
-        let Some(p) = conv.user_participant(&user_id, &["alerting", "contacting", "dialing", "connected"]) else {
+        let Some(p) = conv.user_participant(
+            &user_id,
+            &["alerting", "contacting", "dialing", "connected"],
+        ) else {
             return;
         };
-        let Some(call) = most_recent_call(p) else { return };
+        let Some(call) = most_recent_call(p) else {
+            return;
+        };
         if let Some(err) = call.error_info.as_ref().filter(|e| !e.is_null()) {
             let code = err.get("code").and_then(|c| c.as_str()).unwrap_or("error");
-            self.error(SdkErrorKind::Call, format!("conversation {}: {code}", conv.id));
+            self.error(
+                SdkErrorKind::Call,
+                format!("conversation {}: {code}", conv.id),
+            );
         }
         let state = call.state.clone().unwrap_or_default();
-        let has_session = self.sessions.values().any(|s| s.info.conversation_id == conv.id);
+        let has_session = self
+            .sessions
+            .values()
+            .any(|s| s.info.conversation_id == conv.id);
         let tracked = self.conversations.get(&conv.id);
         let owned = tracked.is_some() || is_pending(&state) || has_session;
         if !owned {
             return;
         }
-        let changed = tracked
-            .and_then(|t| t.user_participant(&user_id, &[]).and_then(signature))
+        let changed = tracked.and_then(|t| t.user_participant(&user_id, &[]).and_then(signature))
             != signature(p);
         if !changed {
             return;
@@ -149,7 +160,9 @@ impl Engine {
                 added.extend(info);
             }
             while self.conversations.len() > MAX_CONVERSATIONS {
-                let Some(k) = self.conversations.keys().next().cloned() else { break };
+                let Some(k) = self.conversations.keys().next().cloned() else {
+                    break;
+                };
                 self.conversations.remove(&k);
             }
         }

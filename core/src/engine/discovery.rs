@@ -81,3 +81,95 @@ impl Engine {
         self.start_refresh(now);
     }
 }
+
+/// Most ICE server host names remembered.
+const MAX_RESOLVED_HOSTS: usize = 32;
+
+/// The host part of a `stun:`/`turn:` URL, when it is a name rather than an IP literal.
+fn ice_url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once(':')?.1;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    // IPv6 literals are written unbracketed (PROTOCOL.md §5.2): any second ':' means one.
+    if rest.matches(':').count() > 1 || rest.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let host = rest.split(':').next().unwrap_or(rest);
+    if host.parse::<std::net::IpAddr>().is_ok() || host.is_empty() {
+        return None;
+    }
+    Some(host)
+}
+
+impl Engine {
+    /// Asks the driver to resolve the discovered servers' host names (the core does no DNS).
+    pub(crate) fn resolve_ice_hosts(&mut self) {
+        let Some(ice) = self.ice.as_ref() else { return };
+        let hosts: Vec<String> = ice
+            .servers
+            .iter()
+            .filter_map(|s| ice_url_host(&s.url))
+            .map(str::to_string)
+            .collect();
+        for host in hosts {
+            if self.resolved_hosts.contains_key(&host)
+                || self.resolved_hosts.len() >= MAX_RESOLVED_HOSTS
+            {
+                continue;
+            }
+            self.resolved_hosts.insert(host.clone(), None);
+            self.transmit(super::Transmit::ResolveHost { host });
+        }
+    }
+
+    pub(crate) fn on_host_resolved(&mut self, host: String, addrs: Vec<std::net::IpAddr>) {
+        if let Some(slot) = self.resolved_hosts.get_mut(&host) {
+            tracing::debug!(host = %host, count = addrs.len(), "ICE server resolved");
+            *slot = Some(addrs.into_iter().take(4).collect());
+        }
+    }
+
+    /// The ICE servers with resolved host names replaced by their first address (IPv4 first).
+    pub(crate) fn ice_servers_for_media(&self) -> Vec<IceServer> {
+        let mut out = Vec::new();
+        for s in self.ice.iter().flat_map(|i| i.servers.iter()) {
+            match ice_url_host(&s.url)
+                .and_then(|h| Some((h, self.resolved_hosts.get(h)?.as_ref()?)))
+            {
+                Some((host, addrs)) => {
+                    let Some(ip) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) else {
+                        continue;
+                    };
+                    let mut s = s.clone();
+                    s.url = s.url.replacen(host, &ip.to_string(), 1);
+                    out.push(s);
+                }
+                None => out.push(s.clone()),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ice_url_host;
+
+    #[test]
+    fn hosts_of_ice_urls() {
+        assert_eq!(
+            ice_url_host("stun:stun.example.net:3478"),
+            Some("stun.example.net")
+        );
+        assert_eq!(
+            ice_url_host("turn:turn1.example.net:443?transport=tcp"),
+            Some("turn1.example.net")
+        );
+        assert_eq!(
+            ice_url_host("turn:turn1.example.net"),
+            Some("turn1.example.net")
+        );
+        assert_eq!(ice_url_host("stun:192.0.2.1:3478"), None);
+        assert_eq!(ice_url_host("stun:2001:db8::1:3478"), None);
+        assert_eq!(ice_url_host("garbage"), None);
+    }
+}

@@ -39,8 +39,8 @@ use crate::xmpp::extdisco::IceConfig;
 use crate::xmpp::ping::PingMonitor;
 
 pub use audio::{AUDIO_RATE, FRAME_SAMPLES};
-pub use conversations::{ConversationInfo, ConversationUpdate};
 use connection::{Link, Socket};
+pub use conversations::{ConversationInfo, ConversationUpdate};
 pub use participant::StartSoftphoneParams;
 use rest_calls::RestCall;
 
@@ -75,6 +75,12 @@ pub enum Transmit {
         /// Connection.
         conn: ConnId,
     },
+    /// Resolve a STUN/TURN server's host name and report [`Input::HostResolved`] (an empty
+    /// list when it does not resolve).
+    ResolveHost {
+        /// The host name.
+        host: String,
+    },
     /// Send a UDP datagram for media from our socket bound to `source`.
     Datagram {
         /// One of the addresses given to [`Engine::set_local_udp_addrs`].
@@ -108,6 +114,15 @@ pub enum Input<'a> {
     Received(Instant, ConnId, &'a [u8]),
     /// The peer closed the connection, or reading/writing failed.
     Closed(Instant, ConnId),
+    /// A [`Transmit::ResolveHost`] finished.
+    HostResolved {
+        /// When.
+        now: Instant,
+        /// The host name asked for.
+        host: String,
+        /// Its addresses (empty: not resolvable).
+        addrs: Vec<std::net::IpAddr>,
+    },
     /// A UDP datagram arrived on our socket bound to `destination`.
     Datagram {
         /// When.
@@ -273,6 +288,7 @@ pub struct Engine {
     reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache,
     early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates,
     place_call_results: VecDeque<(u64, Result<String, crate::rest::RestError>)>,
+    resolved_hosts: BTreeMap<String, Option<Vec<std::net::IpAddr>>>,
 }
 
 impl Engine {
@@ -327,6 +343,7 @@ impl Engine {
             reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache::new(),
             early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates::new(),
             place_call_results: VecDeque::new(),
+            resolved_hosts: BTreeMap::new(),
         }
     }
 
@@ -397,6 +414,10 @@ impl Engine {
             Input::Closed(now, conn) => {
                 self.advance(now);
                 self.on_closed(now, conn);
+            }
+            Input::HostResolved { now, host, addrs } => {
+                self.advance(now);
+                self.on_host_resolved(host, addrs);
             }
             Input::Datagram {
                 now,

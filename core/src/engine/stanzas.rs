@@ -101,6 +101,7 @@ impl Engine {
                     self.refresh_tries_left = 0;
                     tracing::debug!(servers = ice.servers.len(), "ICE servers refreshed");
                     self.ice = Some(ice);
+                    self.resolve_ice_hosts();
                 }
                 DiscoveryStep::Failed(reason) => {
                     self.refresh = None;

@@ -292,6 +292,9 @@ pub enum MediaError {
     /// The offer has no audio m-line.
     #[error("SDP offer has no audio")]
     NoAudio,
+    /// The offer's `a=ice-ufrag`/`a=ice-pwd` are outside RFC 8839's syntax or too long.
+    #[error("SDP offer has unusable ICE credentials")]
+    BadIceCredentials,
     /// The offer's audio has none of Opus, PCMU, PCMA.
     #[error("no common audio codec in the offer")]
     NoCommonCodec,
@@ -421,6 +424,35 @@ impl std::fmt::Debug for CallMedia {
     }
 }
 
+/// Longest remote ICE user fragment accepted: str0m builds the STUN USERNAME
+/// (`remote:local`) from it and refuses (panics on) long ones; RFC 8839 allows up to 256, real
+/// stacks use 4–32.
+pub const MAX_ICE_UFRAG: usize = 64;
+/// Longest remote ICE password accepted (RFC 8839: 22–256).
+pub const MAX_ICE_PWD: usize = 256;
+
+/// Checks every `a=ice-ufrag`/`a=ice-pwd` of an offer: RFC 8839 ice-chars
+/// (`ALPHA / DIGIT / "+" / "/"`), ufrag 4–[`MAX_ICE_UFRAG`], pwd 22–[`MAX_ICE_PWD`].
+fn check_ice_credentials(sdp: &str) -> Result<(), MediaError> {
+    let ice_chars = |v: &str| {
+        v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(v) = line.strip_prefix("a=ice-ufrag:") {
+            if !(4..=MAX_ICE_UFRAG).contains(&v.len()) || !ice_chars(v) {
+                return Err(MediaError::BadIceCredentials);
+            }
+        } else if let Some(v) = line.strip_prefix("a=ice-pwd:") {
+            if !(22..=MAX_ICE_PWD).contains(&v.len()) || !ice_chars(v) {
+                return Err(MediaError::BadIceCredentials);
+            }
+        }
+    }
+    Ok(())
+}
+
 impl CallMedia {
     /// Answers the server's SDP offer. Returns the session and the answer SDP (which carries
     /// the host candidates). Drain [`CallMedia::poll_output`] next: STUN requests and
@@ -433,6 +465,7 @@ impl CallMedia {
         if offer_sdp.len() > MAX_OFFER_BYTES {
             return Err(MediaError::OfferTooLarge);
         }
+        check_ice_credentials(offer_sdp)?;
         let offer_text = if config.send_audio {
             Cow::Borrowed(offer_sdp)
         } else {
@@ -545,6 +578,7 @@ impl CallMedia {
         if self.closed {
             return Err(MediaError::Closed);
         }
+        check_ice_credentials(offer_sdp)?;
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| MediaError::BadOffer(RtcError::from(e)))?;
         let answer = self

@@ -56,6 +56,10 @@ pub enum LocalRole {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MapError {
+    /// Jingle values that cannot be written as SDP (line breaks, spaces or other characters
+    /// that would change the SDP's lines); the whole description is refused.
+    #[error("Jingle values that SDP cannot carry")]
+    Unrepresentable,
     /// A media section without `a=mid` (index of the section).
     #[error("media section {index} has no a=mid")]
     MissingMid {
@@ -385,6 +389,21 @@ pub fn jingle_to_sdp(j: &Jingle, session_id: u64) -> Result<Sdp, MapError> {
 
 /// Maps contents and groups to SDP as written by the side with role `author` (`exportToSDP`).
 pub fn contents_to_sdp(
+    contents: &[JingleContent],
+    groups: &[Group],
+    author: LocalRole,
+    session_id: u64,
+) -> Result<Sdp, MapError> {
+    let sdp = contents_to_sdp_unchecked(contents, groups, author, session_id)?;
+    // Peer values go into SDP lines verbatim; only a description that reads back as itself is
+    // safe to hand on (no injected or broken lines).
+    match Sdp::parse(&sdp.to_string()) {
+        Ok(back) if back == sdp => Ok(sdp),
+        _ => Err(MapError::Unrepresentable),
+    }
+}
+
+fn contents_to_sdp_unchecked(
     contents: &[JingleContent],
     groups: &[Group],
     author: LocalRole,
