@@ -61,6 +61,10 @@
 //! | [`xmpp`] | stanza builders, SASL, XEP-0215, pings, back-off |
 //! | [`notifications`] | topic subscriptions and pubsub events |
 //! | [`wire`] | HTTP/1.1, WebSocket and XML codecs |
+//! | [`signaling`] | JMI, sdp-over-xmpp JSON-RPC, Jingle, SDP and the SDP ⇄ Jingle mapping |
+//! | [`session`] | pending sessions, sessions, their events and reasons |
+//! | [`media`] | str0m per-session RTC, Opus, G.711, jitter buffer, DTMF, resampling, tones |
+//! | [`local_audio`] | the loop moving audio between HAL devices and a running [`Sdk`] |
 //! | [`jwt`] | guest JWT claims |
 //! | [`redact`] | what may be logged |
 #![forbid(unsafe_code)]

@@ -7,7 +7,7 @@
 //! timeout. Same inputs (and seed) give the same outputs; this is what fuzzing, property tests
 //! and the simulator rely on.
 //!
-//! The engine currently owns the streaming connection half (PROTOCOL.md §2–§5): REST
+//! The engine owns the streaming connection (PROTOCOL.md §2–§5): REST
 //! initialization, channel creation, the WebSocket/XMPP login, XEP-0215 discovery, pings,
 //! reconnect with back-off, and notification topics.
 
