@@ -123,8 +123,14 @@ fn started_sessions(events: &[SdkEvent]) -> usize {
 fn call_seeds_start_sessions() {
     for seed in ["sdp_over_xmpp_call", "jingle_call", "reinvite_and_end"] {
         let events = call_events(seed);
-        assert!(connected_and_ready(&events), "{seed}: not logged in: {events:#?}");
-        assert!(started_sessions(&events) > 0, "{seed}: no session started: {events:#?}");
+        assert!(
+            connected_and_ready(&events),
+            "{seed}: not logged in: {events:#?}"
+        );
+        assert!(
+            started_sessions(&events) > 0,
+            "{seed}: no session started: {events:#?}"
+        );
         assert!(
             events
                 .iter()
