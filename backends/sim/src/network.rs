@@ -168,6 +168,48 @@ impl SimNetwork {
         }
     }
 
+    /// A signed-in user against a default fake cloud for `environment`: the engine's options are
+    /// the cloud's environment and token, adjusted by `configure`; `initialize` has completed
+    /// (`Ready` was emitted) and 300 ms more have passed, so subscriptions are settled.
+    ///
+    /// Panics if the SDK does not become ready within 30 s of virtual time (a test helper).
+    pub fn ready_user(
+        environment: &str,
+        seed: u64,
+        configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+    ) -> SimNetwork {
+        let config = crate::cloud::CloudConfig::for_environment(environment);
+        let start = Instant::now();
+        let builder = genesys_webrtc::SdkOptions::builder()
+            .environment(environment)
+            .access_token(config.access_token.clone());
+        let opts = match configure(builder).build() {
+            Ok(o) => o,
+            Err(e) => panic!("test options refused: {e}"),
+        };
+        let mut sim = SimNetwork::new(
+            Engine::new(opts, start, seed),
+            FakeCloud::new(config),
+            start,
+            seed,
+        );
+        if let Err(e) = sim
+            .engine()
+            .initialize(start, genesys_webrtc::InitializeOptions::default())
+        {
+            panic!("initialize refused: {e}");
+        }
+        sim.pump();
+        if sim
+            .run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
+            .is_none()
+        {
+            panic!("the SDK did not become ready");
+        }
+        sim.run_for(Duration::from_millis(300));
+        sim
+    }
+
     /// Sets the one-way latency and jitter.
     pub fn set_latency(&mut self, base: Duration, jitter: Duration) {
         self.base_latency = base;

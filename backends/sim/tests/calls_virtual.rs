@@ -16,28 +16,7 @@ use genesys_webrtc_sim::network::SimNetwork;
 const ENV: &str = "fake.genesys.test";
 
 fn sim(seed: u64) -> SimNetwork {
-    let config = CloudConfig::for_environment(ENV);
-    let start = Instant::now();
-    let opts = SdkOptions::builder()
-        .environment(ENV)
-        .access_token(config.access_token.clone())
-        .build()
-        .unwrap();
-    let mut sim = SimNetwork::new(
-        Engine::new(opts, start, seed),
-        FakeCloud::new(config),
-        start,
-        seed,
-    );
-    let now = sim.now();
-    sim.engine()
-        .initialize(now, InitializeOptions::default())
-        .unwrap();
-    sim.pump();
-    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
-        .expect("ready");
-    sim.run_for(Duration::from_millis(300));
-    sim
+    SimNetwork::ready_user(ENV, seed, |b| b)
 }
 
 fn place(sim: &mut SimNetwork, mode: Negotiation, codec: PreferredCodec) -> CallId {

@@ -3,12 +3,12 @@
 //! handled, disallowed session types produce nothing, and the app's accept sends `proceed` to the
 //! proposer's full JID.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_webrtc::options::SessionType;
 use genesys_webrtc::wire::xml::{self, Element, XmlLimits};
-use genesys_webrtc::{Engine, InitializeOptions, SdkEvent, SdkOptions, SessionError};
-use genesys_webrtc_sim::cloud::{CloudConfig, FakeCloud, LogEntry};
+use genesys_webrtc::{SdkEvent, SessionError};
+use genesys_webrtc_sim::cloud::LogEntry;
 use genesys_webrtc_sim::network::SimNetwork;
 
 const ENV: &str = "fake.genesys.test";
@@ -16,30 +16,13 @@ const GJOLL: &str = "7d2c41@gjoll.example.orgspan.com/gjoll-1";
 const ACD: &str = "acd-77@conference.example.orgspan.com/acd-1";
 
 fn sim(seed: u64, allowed: Option<Vec<SessionType>>, auto_answer: bool) -> SimNetwork {
-    let config = CloudConfig::for_environment(ENV);
-    let start = Instant::now();
-    let mut b = SdkOptions::builder()
-        .environment(ENV)
-        .access_token(config.access_token.clone())
-        .auto_answer_outbound_calls(auto_answer);
-    if let Some(a) = allowed {
-        b = b.allowed_session_types(a);
-    }
-    let mut sim = SimNetwork::new(
-        Engine::new(b.build().unwrap(), start, seed),
-        FakeCloud::new(config),
-        start,
-        seed,
-    );
-    let now = sim.now();
-    sim.engine()
-        .initialize(now, InitializeOptions::default())
-        .unwrap();
-    sim.pump();
-    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
-        .expect("ready");
-    sim.run_for(Duration::from_millis(500));
-    sim
+    SimNetwork::ready_user(ENV, seed, |b| {
+        let b = b.auto_answer_outbound_calls(auto_answer);
+        match allowed {
+            Some(a) => b.allowed_session_types(a),
+            None => b,
+        }
+    })
 }
 
 fn jmi(from: &str, child: &str, attrs: &[(&str, &str)], to: &str) -> Element {

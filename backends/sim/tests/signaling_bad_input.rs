@@ -3,41 +3,20 @@
 //! sessions, Jingle actions for unknown sids. Each gives an error event, an XMPP error reply or
 //! is ignored as the protocol says; the engine never panics and the connection stays up.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_webrtc::signaling::jmi::SessionId;
 use genesys_webrtc::signaling::sdp_over_xmpp::{self, CandidateFragment, Method, SdpText};
 use genesys_webrtc::wire::xml::{self, Element, XmlLimits};
-use genesys_webrtc::{Engine, InitializeOptions, SdkErrorKind, SdkEvent, SdkOptions};
-use genesys_webrtc_sim::cloud::{CloudConfig, FakeCloud, LogEntry};
+use genesys_webrtc::{SdkErrorKind, SdkEvent};
+use genesys_webrtc_sim::cloud::LogEntry;
 use genesys_webrtc_sim::network::SimNetwork;
 
 const ENV: &str = "fake.genesys.test";
 const GJOLL: &str = "7d2c41@gjoll.example.orgspan.com/gjoll-1";
 
 fn sim(seed: u64) -> SimNetwork {
-    let config = CloudConfig::for_environment(ENV);
-    let start = Instant::now();
-    let opts = SdkOptions::builder()
-        .environment(ENV)
-        .access_token(config.access_token.clone())
-        .build()
-        .unwrap();
-    let mut sim = SimNetwork::new(
-        Engine::new(opts, start, seed),
-        FakeCloud::new(config),
-        start,
-        seed,
-    );
-    let now = sim.now();
-    sim.engine()
-        .initialize(now, InitializeOptions::default())
-        .unwrap();
-    sim.pump();
-    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
-        .unwrap();
-    sim.run_for(Duration::from_millis(300));
-    sim
+    SimNetwork::ready_user(ENV, seed, |b| b)
 }
 
 fn deliver(sim: &mut SimNetwork, el: &Element) {
