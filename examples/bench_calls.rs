@@ -206,6 +206,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ))
         })?;
     let sdk_cpu0 = cpu_seconds("genesys");
+    let driver_cpu0 = cpu_seconds("genesys-webrtc");
     let all_cpu0 = cpu_seconds("");
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(audio_secs / 2));
@@ -213,11 +214,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = audio.join();
     let wall = t0.elapsed().as_secs_f64();
     let sdk_cpu = cpu_seconds("genesys") - sdk_cpu0;
+    let driver_cpu = cpu_seconds("genesys-webrtc") - driver_cpu0;
     let all_cpu = cpu_seconds("") - all_cpu0;
     stop.store(true, Ordering::Relaxed);
     println!(
         "CPU per call-second, SDK threads (driver + audio loop): {:.2} % of one core   target < 1 %",
         100.0 * sdk_cpu / wall
+    );
+    println!(
+        "  of which the SDK driver thread (engine, str0m, codecs): {:.2} %; the audio loop thread: {:.2} %",
+        100.0 * driver_cpu / wall,
+        100.0 * (sdk_cpu - driver_cpu) / wall
     );
     println!(
         "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % of one core",
