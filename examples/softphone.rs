@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::session::events::{CallStats, SessionEvent};
 use genesys_webrtc::{InitializeOptions, Sdk, SdkEvent, SdkOptions};
@@ -173,7 +173,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         })
     });
     if fake.is_none() {
-        println!("{} waiting for calls (Ctrl-C to quit)", stamp());
+        println!(
+            "{} waiting for calls (Enter hangs up the current call, Ctrl-C quits)",
+            stamp()
+        );
     }
 
     let mut last_stats: Option<CallStats> = None;
@@ -181,21 +184,45 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut hangup_at: Option<Instant> = None;
     let mut dtmf_in = String::new();
     let mut current: Option<String> = None;
+    // In real mode, Enter on the terminal hangs up the current call.
+    let (key_tx, mut keys) = futures::channel::mpsc::unbounded::<()>();
+    if fake.is_none() {
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+                line.clear();
+                if key_tx.unbounded_send(()).is_err() {
+                    break;
+                }
+            }
+        });
+    } else {
+        drop(key_tx);
+    }
     loop {
         let timeout = hangup_at
             .map(|t| t.saturating_duration_since(Instant::now()))
             .unwrap_or(Duration::from_secs(3600));
-        let next = smol::block_on(async {
-            let ev = events.next();
-            let timer = smol::Timer::after(timeout);
-            futures::pin_mut!(ev);
-            match futures::future::select(ev, timer).await {
-                futures::future::Either::Left((e, _)) => Some(e),
-                futures::future::Either::Right(_) => None,
+        enum Wake {
+            Event(Option<SdkEvent>),
+            HangUp,
+            KeysGone,
+        }
+        let wake = smol::block_on(async {
+            futures::select! {
+                e = events.next().fuse() => Wake::Event(e),
+                k = keys.next() => if k.is_some() { Wake::HangUp } else { Wake::KeysGone },
+                _ = futures::FutureExt::fuse(smol::Timer::after(timeout)) => Wake::HangUp,
             }
         });
+        let next = match wake {
+            Wake::Event(e) => Some(e),
+            Wake::HangUp => None,
+            // stdin closed (or fake mode): the stream is finished and select! skips it now.
+            Wake::KeysGone => continue,
+        };
         let Some(event) = next else {
-            // --hangup-after elapsed
+            // --hangup-after elapsed, or Enter was pressed
             if let Some(id) = current.clone() {
                 println!("{} hanging up", stamp());
                 smol::block_on(sdk.end_session(&id))?;
