@@ -6,66 +6,23 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
 use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
-use genesys_webrtc_hal::{AudioFormat, AudioPlayout, ErrorKind, ErrorType, FrameDuration};
 use genesys_webrtc_sim::audio::ToneCapture;
 use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig, Negotiation, PreferredCodec};
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_smol::SmolClock;
+use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
 
-const FORMAT: AudioFormat = AudioFormat {
-    sample_rate: 48_000,
-    channels: 1,
-    frame: FrameDuration::Ms20,
-};
-
-/// A playout device that keeps what it is given.
-struct MemoryPlayout(Arc<Mutex<Vec<i16>>>);
-
-impl ErrorType for MemoryPlayout {
-    type Error = ErrorKind;
-}
-
-impl AudioPlayout for MemoryPlayout {
-    fn format(&self) -> AudioFormat {
-        FORMAT
-    }
-    async fn write_frame(&mut self, frame: &[i16]) -> Result<(), ErrorKind> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(frame);
-        }
-        Ok(())
-    }
-}
-
-fn next_event(
-    events: &mut genesys_webrtc::EventStream,
-    timeout: Duration,
-    mut pred: impl FnMut(&SdkEvent) -> bool,
-) -> Option<SdkEvent> {
-    smol::block_on(async {
-        let deadline = smol::Timer::after(timeout);
-        let find = async {
-            while let Some(e) = events.next().await {
-                if pred(&e) {
-                    return Some(e);
-                }
-            }
-            None
-        };
-        futures::pin_mut!(find);
-        match futures::future::select(find, deadline).await {
-            futures::future::Either::Left((e, _)) => e,
-            futures::future::Either::Right(_) => None,
-        }
-    })
-}
-
-fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
+/// The fake cloud on 127.0.0.1 and a signed-in SDK (smol backend, media on loopback).
+fn signed_in() -> (
+    FakeCloudServer,
+    genesys_webrtc::Sdk,
+    std::thread::JoinHandle<()>,
+    genesys_webrtc::EventStream,
+) {
     let server = FakeCloudServer::start(
         CloudConfig::for_environment("fake.genesys.test"),
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -82,8 +39,13 @@ fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
         .build()
         .unwrap();
     let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
-    let mut events = sdk.events();
+    let events = sdk.events();
     smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+    (server, sdk, thread, events)
+}
+
+fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
+    let (server, sdk, thread, mut events) = signed_in();
 
     let call = server.with_cloud(|c| {
         c.place_inbound_call(
@@ -187,24 +149,7 @@ fn inbound_call_over_sockets_jingle_pcmu() {
 
 #[test]
 fn outbound_call_over_sockets_is_auto_answered() {
-    let server = FakeCloudServer::start(
-        CloudConfig::for_environment("fake.genesys.test"),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .unwrap();
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .build()
-        .unwrap();
-    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
-    let mut events = sdk.events();
-    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+    let (server, sdk, thread, mut events) = signed_in();
     let conversation = smol::block_on(sdk.start_softphone_session(
         genesys_webrtc::engine::StartSoftphoneParams {
             phone_number: Some("+13175550142".into()),

@@ -26,24 +26,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
 use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
-use genesys_webrtc_hal::{AudioFormat, AudioPlayout, ErrorKind, ErrorType, FrameDuration};
 use genesys_webrtc_sim::audio::ToneCapture;
 use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig, Negotiation};
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_smol::SmolClock;
+use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
 use serde_json::{json, Value};
 use webdriver::{Browser, PageServer};
-
-const FORMAT: AudioFormat = AudioFormat {
-    sample_rate: 48_000,
-    channels: 1,
-    frame: FrameDuration::Ms20,
-};
 
 /// What we send to Chromium.
 const OUR_TONE_HZ: f32 = 440.0;
@@ -53,48 +46,6 @@ const BROWSER_TONE_HZ: f32 = 1000.0;
 const PAGE_JS: &str = include_str!("../interop/page.js");
 const PAGE_HTML: &str =
     "<!doctype html><html><head><title>interop</title></head><body></body></html>";
-
-/// A playout device that keeps what it is given.
-struct MemoryPlayout(Arc<Mutex<Vec<i16>>>);
-
-impl ErrorType for MemoryPlayout {
-    type Error = ErrorKind;
-}
-
-impl AudioPlayout for MemoryPlayout {
-    fn format(&self) -> AudioFormat {
-        FORMAT
-    }
-    async fn write_frame(&mut self, frame: &[i16]) -> Result<(), ErrorKind> {
-        if let Ok(mut v) = self.0.lock() {
-            v.extend_from_slice(frame);
-        }
-        Ok(())
-    }
-}
-
-fn next_event(
-    events: &mut genesys_webrtc::EventStream,
-    timeout: Duration,
-    mut pred: impl FnMut(&SdkEvent) -> bool,
-) -> Option<SdkEvent> {
-    smol::block_on(async {
-        let deadline = smol::Timer::after(timeout);
-        let find = async {
-            while let Some(e) = events.next().await {
-                if pred(&e) {
-                    return Some(e);
-                }
-            }
-            None
-        };
-        futures::pin_mut!(find);
-        match futures::future::select(find, deadline).await {
-            futures::future::Either::Left((e, _)) => e,
-            futures::future::Either::Right(_) => None,
-        }
-    })
-}
 
 /// Writes a 48 kHz mono 16-bit WAV with a `freq` Hz sine at half scale.
 fn write_tone_wav(path: &Path, freq: f32, seconds: u32) -> std::io::Result<()> {
