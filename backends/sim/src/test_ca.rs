@@ -107,10 +107,10 @@ impl TestCa {
         })
     }
 
-    /// A TLS server configuration serving the leaf: ring crypto, rustls' safe default protocol
+    /// A TLS server configuration serving the leaf: aws-lc-rs crypto (the same provider str0m uses), rustls' safe default protocol
     /// versions, no client authentication, ALPN `http/1.1`.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TestCaError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TestCaError::ServerConfig)?

@@ -6,7 +6,7 @@
 //! | HAL trait | here | what it does |
 //! |---|---|---|
 //! | [`Clock`](genesys_webrtc_hal::Clock) | [`SmolClock`] | `std::time::Instant` and [`smol::Timer`] |
-//! | [`Connector`](genesys_webrtc_hal::Connector) | [`SmolConnector`] | resolve, TCP connect (`TCP_NODELAY`), TLS with rustls (ring) |
+//! | [`Connector`](genesys_webrtc_hal::Connector) | [`SmolConnector`] | resolve, TCP connect (`TCP_NODELAY`), TLS with rustls (aws-lc-rs) |
 //! | [`UdpStack`](genesys_webrtc_hal::UdpStack) | [`SmolUdp`] / [`SmolUdpSocket`] | `async-net` UDP and `if-addrs` interface listing |
 //!
 //! [`SmolPlatform`] bundles the three and implements [`genesys_webrtc::Platform`]; [`start`] runs

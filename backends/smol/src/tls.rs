@@ -115,15 +115,15 @@ impl TlsRoots {
         self.store.is_empty()
     }
 
-    /// Builds the client configuration: ring crypto, rustls' safe default protocol versions,
+    /// Builds the client configuration: aws-lc-rs crypto (the same provider str0m uses), rustls' safe default protocol versions,
     /// these roots, no client certificate, ALPN `http/1.1`.
     pub fn client_config(&self) -> Arc<ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            // The ring provider ships cipher suites and key exchanges for every default protocol
+            // The aws-lc-rs provider ships cipher suites and key exchanges for every default protocol
             // version, so this cannot fail; a failure would be a build/linking bug.
-            .expect("the ring provider supports rustls' default protocol versions")
+            .expect("the aws-lc-rs provider supports rustls' default protocol versions")
             .with_root_certificates(self.store.clone())
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];

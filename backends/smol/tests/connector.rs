@@ -54,7 +54,7 @@ mod server {
     /// Starts a TLS echo server on 127.0.0.1 that serves `connections` connections, each echoing
     /// until the client closes. Returns its port.
     pub(crate) fn start_echo_server(pki: &super::TestPki, connections: usize) -> u16 {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
