@@ -121,10 +121,30 @@ fn scrub(el: &mut crate::wire::xml::Element) {
         }
     }
     for child in el.children.iter_mut() {
-        if let Node::Element(c) = child {
-            scrub(c);
+        match child {
+            Node::Element(c) => scrub(c),
+            // SDP travels as text in sdp-over-xmpp JSON: hide its ICE passwords.
+            Node::Text(t) if t.contains("ice-pwd:") => *t = redact_ice_pwd(t),
+            Node::Text(_) => {}
         }
     }
+}
+
+/// Replaces the value after every `ice-pwd:` (RFC 8839 ice-chars) with `{redacted}`.
+pub fn redact_ice_pwd(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("ice-pwd:") {
+        let (head, tail) = rest.split_at(i + "ice-pwd:".len());
+        out.push_str(head);
+        out.push_str("{redacted}");
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/'))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -144,5 +164,19 @@ mod stanza_tests {
         )
         .unwrap();
         assert!(!stanza_for_log(&svc).contains("pw-123"));
+    }
+
+    #[test]
+    fn ice_passwords_in_sdp_text_are_scrubbed() {
+        let rpc = crate::wire::xml::Element::new("genesys-webrtc", "genesys").with_text(
+            r#"{"params":{"sdp":"v=0\r\na=ice-ufrag:Zq3r\r\na=ice-pwd:pA55w0rd+/pA55w0rdpA55w0rd\r\nm=audio"}}"#,
+        );
+        let logged = stanza_for_log(&rpc);
+        assert!(!logged.contains("pA55w0rd"), "{logged}");
+        assert!(logged.contains("ice-pwd:{redacted}") && logged.contains("ice-ufrag:Zq3r"));
+        assert_eq!(
+            redact_ice_pwd("a=ice-pwd:abc\r\nx"),
+            "a=ice-pwd:{redacted}\r\nx"
+        );
     }
 }
