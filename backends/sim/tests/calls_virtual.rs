@@ -625,3 +625,29 @@ fn stun_servers_given_by_name_are_resolved_for_server_reflexive_candidates() {
     );
     assert_eq!(run(false), 0, "an unresolved name is skipped");
 }
+
+#[test]
+fn rejecting_a_ringing_call_replaces_the_user_with_voicemail() {
+    let mut sim = sim(48);
+    let call = place(&mut sim, Negotiation::SdpOverXmpp, PreferredCodec::Opus);
+    let sid = pending_id(&mut sim);
+    let now = sim.now();
+    sim.engine().reject_pending_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_for(Duration::from_secs(1));
+    let rest = sim.cloud().cloud_log().rest_calls();
+    assert!(
+        rest.iter()
+            .any(|(m, p, s)| m.as_str() == "POST" && p.ends_with("/replace") && *s == 202),
+        "voicemail replace: {rest:?}"
+    );
+    let jmi_reject = sim.cloud().log().iter().any(|e| {
+        matches!(e, genesys_webrtc_sim::cloud::LogEntry::XmppIn { xml, .. } if xml.contains("<reject"))
+    });
+    assert!(!jmi_reject, "softphone reject never sends JMI reject");
+    assert!(matches!(
+        sim.cloud().call(call).map(|c| c.state),
+        Some(genesys_webrtc_sim::cloud::CallState::Ended { .. })
+    ));
+    assert_eq!(sim.engine().pending_sessions().count(), 0);
+}
