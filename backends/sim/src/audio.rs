@@ -332,6 +332,16 @@ impl WavPlayout {
     }
 }
 
+/// A playout frame must hold exactly one frame of the stream's format.
+fn check_frame_len(format: &AudioFormat, got: usize) -> Result<(), AudioError> {
+    let need = format.samples_per_frame();
+    if got == need {
+        Ok(())
+    } else {
+        Err(AudioError::FrameLength { need, got })
+    }
+}
+
 impl ErrorType for WavPlayout {
     type Error = AudioError;
 }
@@ -343,13 +353,7 @@ impl AudioPlayout for WavPlayout {
 
     /// Appends one frame to the file at once (the caller paces).
     async fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError> {
-        let need = self.format.samples_per_frame();
-        if frame.len() != need {
-            return Err(AudioError::FrameLength {
-                need,
-                got: frame.len(),
-            });
-        }
+        check_frame_len(&self.format, frame.len())?;
         // `writer` is only taken by `close`, which consumes `self`.
         let Some(w) = self.writer.as_mut() else {
             return Err(AudioError::EndOfStream);
@@ -392,13 +396,7 @@ impl AudioPlayout for NullPlayout {
 
     /// Discards one frame at once (the caller paces).
     async fn write_frame(&mut self, frame: &[i16]) -> Result<(), AudioError> {
-        let need = self.format.samples_per_frame();
-        if frame.len() != need {
-            return Err(AudioError::FrameLength {
-                need,
-                got: frame.len(),
-            });
-        }
+        check_frame_len(&self.format, frame.len())?;
         self.frames += 1;
         Ok(())
     }
