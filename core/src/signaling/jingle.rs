@@ -859,16 +859,19 @@ pub struct JingleContent {
     pub name: String,
     /// `senders` (default both, omitted when both).
     pub senders: Senders,
-    /// `disposition` when written (default `session`).
+    /// `disposition` as written (absent means `session`); written back as stored.
     pub disposition: Option<String>,
     /// rtp `<description>`.
     pub description: Option<RtpDescription>,
-    /// The namespace of a `<description>` that is not rtp (left unparsed), so the caller can
-    /// reject the content.
+    /// The namespace of a `<description>` that is not rtp (its attributes and children are
+    /// left unparsed), so the caller can reject the content (`unsupported-applications`).
+    /// Written back as an empty `<description>` in that namespace.
     pub other_description: Option<String>,
     /// ice `<transport>`.
     pub transport: Option<IceUdpTransport>,
-    /// The namespace of a `<transport>` that is not ice (left unparsed).
+    /// The namespace of a `<transport>` that is not ice (left unparsed), so the caller can
+    /// reject the content (`unsupported-transports`). Written back as an empty `<transport>` in
+    /// that namespace.
     pub other_transport: Option<String>,
 }
 
@@ -911,7 +914,8 @@ impl JingleContent {
         Ok(c)
     }
 
-    /// Serializes a `<content>`.
+    /// Serializes a `<content>`: what [`JingleContent::from_element`] reads back as the same
+    /// value, including `disposition` and the namespaces of foreign descriptions/transports.
     pub fn to_element(&self) -> Element {
         let mut el = Element::new("content", NS_JINGLE)
             .with_attr("creator", self.creator.as_str())
@@ -920,15 +924,18 @@ impl JingleContent {
                 "senders",
                 (self.senders != Senders::Both).then(|| self.senders.as_str()),
             )
-            .with_opt_attr(
-                "disposition",
-                self.disposition.as_deref().filter(|d| *d != "session"),
-            );
+            .with_opt_attr("disposition", self.disposition.as_deref());
         if let Some(d) = &self.description {
             el.push_child(d.to_element());
         }
+        if let Some(ns) = &self.other_description {
+            el.push_child(Element::new("description", ns.as_str()));
+        }
         if let Some(t) = &self.transport {
             el.push_child(t.to_element());
+        }
+        if let Some(ns) = &self.other_transport {
+            el.push_child(Element::new("transport", ns.as_str()));
         }
         el
     }
@@ -1503,6 +1510,68 @@ mod tests {
         assert_eq!(j2, j);
         // Re-emitted in ice-udp:1.
         assert!(j2.to_element().to_xml().contains(NS_ICE_UDP));
+    }
+
+    /// Fuzz finding (fuzz/regressions/sdp_jingle/foreign_transport_ns_dropped):
+    /// `JingleContent::to_element` dropped foreign description/transport namespaces and a
+    /// `disposition="session"`, so a parsed session did not come back from its element.
+    #[test]
+    fn foreign_namespaces_and_disposition_round_trip() {
+        let xml = r#"<jingle xmlns="urn:xmpp:jingle:1" action="session-initiate" sid="s1">
+  <content creator="initiator" name="0" disposition="session">
+   <description xmlns="urn:example:apps:whiteboard" media="board"><x/></description>
+   <transport xmlns="urn:example:transports:carrier-pigeon" ufrag="Zq3r"/>
+  </content>
+  <content creator="initiator" name="1" disposition="early-session">
+   <description xmlns="urn:xmpp:jingle:apps:rtp:1" media="audio">
+    <payload-type id="0" name="PCMU" clockrate="8000" channels="1"/>
+   </description>
+   <transport xmlns="urn:xmpp:jingle:transports:ice-udp:1" ufrag="Zq3r"/>
+   <transport xmlns="urn:xmpp:jingle:transports:s5b:1"/>
+  </content>
+ </jingle>"#;
+        let j = jingle_of(xml);
+        let [c0, c1] = &j.contents[..] else {
+            panic!("two contents expected: {j:?}")
+        };
+        assert_eq!(c0.disposition.as_deref(), Some("session"));
+        assert_eq!(
+            c0.other_description.as_deref(),
+            Some("urn:example:apps:whiteboard")
+        );
+        assert_eq!(
+            c0.other_transport.as_deref(),
+            Some("urn:example:transports:carrier-pigeon")
+        );
+        assert!(c0.description.is_none() && c0.transport.is_none());
+        assert_eq!(c1.disposition.as_deref(), Some("early-session"));
+        assert!(c1.description.is_some() && c1.transport.is_some());
+        assert_eq!(
+            c1.other_transport.as_deref(),
+            Some("urn:xmpp:jingle:transports:s5b:1")
+        );
+
+        let el = j.to_element();
+        assert_eq!(Jingle::from_element(&el), Ok(j.clone()));
+        let text = el.to_xml();
+        assert!(text.contains(r#"disposition="session""#), "{text}");
+        assert!(text.contains(r#"<transport xmlns="urn:example:transports:carrier-pigeon"/>"#));
+        let again = parse(&text, &XmlLimits::default()).unwrap();
+        assert_eq!(Jingle::from_element(&again), Ok(j));
+
+        // The fuzz input: a session-accept whose transport namespace is misspelt.
+        let mut found = ACCEPT_EXAMPLE.replacen(
+            "urn:xmpp:jingle:transports:ice-udp:1",
+            "trn:xmpp:jingle:transports:ice-udp:1",
+            1,
+        );
+        found = found.replacen(r#"name="0">"#, r#"name="0" disposition="session">"#, 1);
+        let j = jingle_of(&found);
+        assert_eq!(
+            j.contents[0].other_transport.as_deref(),
+            Some("trn:xmpp:jingle:transports:ice-udp:1")
+        );
+        assert_eq!(Jingle::from_element(&j.to_element()), Ok(j));
     }
 
     #[test]

@@ -807,11 +807,15 @@ pub struct Candidate {
 
 impl Candidate {
     /// Parses `candidate:…` or `a=candidate:…` (a trailing CRLF is ignored).
+    ///
+    /// Only ASCII whitespace (what [`Candidate::parse_value`] splits fields on) is trimmed, so
+    /// a field ending in other Unicode whitespace (U+00A0 …) is kept whole and the line
+    /// round-trips through [`Candidate::to_sdp_attribute`].
     pub fn parse(line: &str) -> Result<Candidate, SdpError> {
         if line.len() > MAX_CANDIDATE_BYTES {
             return Err(SdpError::BadCandidate("too long"));
         }
-        let line = line.trim();
+        let line = line.trim_matches(|c: char| c.is_ascii_whitespace());
         let line = line.strip_prefix("a=").unwrap_or(line);
         let value = line
             .strip_prefix("candidate:")
@@ -820,9 +824,19 @@ impl Candidate {
     }
 
     /// Parses the value of an `a=candidate` attribute (after `candidate:`).
+    ///
+    /// Fields are separated by ASCII whitespace. Any other control character (U+000B, NUL,
+    /// DEL, C1 …) is rejected: RFC 8839 fields are visible characters, and such a character
+    /// could neither be trimmed consistently nor be written into a Jingle XML attribute.
     pub fn parse_value(value: &str) -> Result<Candidate, SdpError> {
         if value.len() > MAX_CANDIDATE_BYTES {
             return Err(SdpError::BadCandidate("too long"));
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !c.is_ascii_whitespace())
+        {
+            return Err(SdpError::BadCandidate("control character"));
         }
         fn field<'a>(
             it: &mut impl Iterator<Item = &'a str>,
@@ -1079,6 +1093,54 @@ a=ssrc:3735928559 label:track-a\r\n";
         assert!(Candidate::parse("candidate:1 1 udp 1 1.2.3.4 99999 typ host").is_err());
         assert!(Candidate::parse("candidate:1 1 udp 1 1.2.3.4 5 typ host raddr").is_err());
         assert!(Candidate::parse("1 1 udp 1 1.2.3.4 5 typ host").is_err());
+    }
+
+    /// Fuzz finding (fuzz/regressions/candidate/): `parse` trimmed Unicode whitespace while
+    /// fields are split on ASCII whitespace only, so a last field ending in U+000B or U+00A0
+    /// lost that character on the way through `parse`, but not through `parse_value`.
+    #[test]
+    fn candidate_parse_and_parse_value_agree_on_odd_whitespace() {
+        let base = "1467250027 1 udp 2122260223 192.0.2.10 46243 typ host";
+        // A control character inside or at the end of a field is rejected by both.
+        for value in [
+            format!("{base} generation 0\u{b}"),
+            format!("{base}\u{b} network-id 1"),
+            format!("{base} network-cost 1\u{0}0"),
+            format!("{base} x\u{7f} y"),
+            format!("{base} x \u{85}"),
+        ] {
+            assert_eq!(
+                Candidate::parse_value(&value),
+                Err(SdpError::BadCandidate("control character")),
+                "{value:?}"
+            );
+            assert_eq!(
+                Candidate::parse(&format!("candidate:{value}")),
+                Err(SdpError::BadCandidate("control character")),
+                "{value:?}"
+            );
+        }
+        // Non-ASCII whitespace is part of a field, and is kept by `parse` as by `parse_value`.
+        let value = format!("{base} network-cost 10\u{a0}");
+        let c = Candidate::parse_value(&value).unwrap();
+        assert_eq!(
+            c.extensions,
+            vec![("network-cost".into(), "10\u{a0}".into())]
+        );
+        assert_eq!(
+            Candidate::parse(&format!("candidate:{value}")),
+            Ok(c.clone())
+        );
+        assert_eq!(Candidate::parse(&c.to_sdp_attribute()), Ok(c.clone()));
+        let attr = c.to_attribute();
+        assert_eq!(
+            Candidate::parse_value(attr.value.as_deref().unwrap()),
+            Ok(c)
+        );
+        // ASCII whitespace around and between fields (CRLF, tab, form feed) is still fine.
+        let c = Candidate::parse(&format!("\t a=candidate:\x0c{base}\tgeneration 0 \r\n")).unwrap();
+        assert_eq!(c.generation, Some(0));
+        assert_eq!(Candidate::parse(&c.to_sdp_attribute()), Ok(c));
     }
 
     #[test]
