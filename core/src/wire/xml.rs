@@ -389,6 +389,9 @@ fn element_from(
     let name = std::str::from_utf8(local.as_ref())
         .map_err(|_| XmlError::Malformed("element name not UTF-8".into()))?
         .to_string();
+    if !is_xml_name(&name) || name.contains(':') {
+        return Err(XmlError::Malformed("bad element name".into()));
+    }
     let mut el = Element::new(name, ns);
     for attr in start.attributes() {
         let attr = attr.map_err(|e| XmlError::Malformed(short(&e.to_string())))?;
@@ -409,6 +412,9 @@ fn element_from(
         let key = std::str::from_utf8(key.as_ref())
             .map_err(|_| XmlError::Malformed("attribute name not UTF-8".into()))?
             .to_string();
+        if !is_xml_name(&key) {
+            return Err(XmlError::Malformed("bad attribute name".into()));
+        }
         let value = attr
             .unescape_value()
             .map_err(|e| XmlError::Malformed(short(&e.to_string())))?
@@ -419,6 +425,25 @@ fn element_from(
         el.attrs.push((key, value));
     }
     Ok(el)
+}
+
+/// Whether `s` matches the XML 1.0 `Name` production (quick-xml does not check names, and an
+/// empty or odd name would not be written back as the same element).
+fn is_xml_name(s: &str) -> bool {
+    fn start_char(c: char) -> bool {
+        matches!(c,
+            ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+            | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+            | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    }
+    fn name_char(c: char) -> bool {
+        start_char(c)
+            || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    }
+    let mut chars = s.chars();
+    chars.next().is_some_and(start_char) && chars.all(name_char)
 }
 
 fn predefined_entity(name: &str) -> Option<&'static str> {
@@ -506,6 +531,29 @@ mod tests {
         assert_eq!(p("<?pi x?><a/>"), Err(XmlError::Restricted));
         assert!(p("<a>&unknown;</a>").is_err());
         assert!(p(r#"<a b="1" b="2"/>"#).is_err());
+    }
+
+    /// Fuzz finding (fuzz/regressions/xml/empty_element_name): quick-xml reads `<\n/>` as an
+    /// element with an empty name, which serializes to `</>` and does not parse again.
+    #[test]
+    fn rejects_names_that_are_not_xml_names() {
+        for bad in [
+            "<\n\n\n/>",
+            "< xmlns=\"urn:x\"/>",
+            "<a>< b=\"1\"/></a>",
+            "<1a/>",
+            "<-a/>",
+            "<a\u{1}/>",
+        ] {
+            assert!(
+                matches!(p(bad), Err(XmlError::Malformed(_))),
+                "{bad:?} gave {:?}",
+                p(bad)
+            );
+        }
+        let ok = p("<\u{e9}l\u{e9}ment_1.a-b xml:lang=\"en\" a\u{b7}1=\"x\" _b=\"y\"/>").unwrap();
+        assert_eq!(ok.name, "\u{e9}l\u{e9}ment_1.a-b");
+        assert_eq!(p(&ok.to_xml()), Ok(ok));
     }
 
     #[test]
