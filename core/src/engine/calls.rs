@@ -676,6 +676,9 @@ impl Engine {
         let Some(mut call) = self.sessions.remove(sid) else {
             return;
         };
+        // The propose's negotiation flag lives as long as its session (no longer: it would
+        // grow with every call).
+        self.sdp_over_xmpp_ids.remove(sid);
         if let Some(m) = call.media.as_mut() {
             m.close();
         }

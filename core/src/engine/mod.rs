@@ -20,6 +20,7 @@ mod initialization;
 mod participant;
 mod pending;
 mod rest_calls;
+mod sizes;
 mod stanzas;
 mod stream;
 
@@ -43,6 +44,7 @@ use connection::{Link, Socket};
 pub use conversations::{ConversationInfo, ConversationUpdate};
 pub use participant::StartSoftphoneParams;
 use rest_calls::RestCall;
+pub use sizes::EngineSizes;
 
 /// Identifies one byte-stream connection the driver opened for the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

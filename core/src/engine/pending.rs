@@ -41,10 +41,16 @@ impl Engine {
     /// proposer.
     pub fn accept_pending_session(&mut self, now: Instant, id: &str) -> Result<(), SessionError> {
         self.advance(now);
-        let Some(entry) = self.pending.get_mut(id) else {
+        if !self.pending.contains_key(id) {
             return Err(SessionError::UnknownSession(id.to_string()));
-        };
-        entry.accepted = true;
+        }
+        // Without a bound stream the proceed would be lost and the call would ring on.
+        if self.full_jid().is_none() {
+            return Err(SessionError::NotConnected);
+        }
+        if let Some(entry) = self.pending.get_mut(id) {
+            entry.accepted = true;
+        }
         self.send_proceed(id);
         Ok(())
     }
@@ -54,10 +60,18 @@ impl Engine {
     /// the proposer. The pending session ends here (no further event for it).
     pub fn reject_pending_session(&mut self, now: Instant, id: &str) -> Result<(), SessionError> {
         self.advance(now);
+        let Some(kind) = self.pending.get(id).map(|e| e.info.session_type) else {
+            return Err(SessionError::UnknownSession(id.to_string()));
+        };
+        // Other types are rejected over XMPP, which needs a bound stream.
+        if kind != SessionType::Softphone && self.full_jid().is_none() {
+            return Err(SessionError::NotConnected);
+        }
         let Some(entry) = self.pending.remove(id) else {
             return Err(SessionError::UnknownSession(id.to_string()));
         };
         let record = self.proposes.remove(id);
+        self.sdp_over_xmpp_ids.remove(id);
         if entry.info.session_type == SessionType::Softphone {
             self.start_participant_action(
                 now,
@@ -110,6 +124,7 @@ impl Engine {
             JmiAction::Propose(p) => self.on_propose(now, p, from),
             JmiAction::Retract { id } => {
                 self.proposes.remove(id.as_str());
+                self.sdp_over_xmpp_ids.remove(id.as_str());
                 if let Some(e) = self.pending.remove(id.as_str()) {
                     self.emit(SdkEvent::CancelPendingSession {
                         session_id: e.info.id,
@@ -120,6 +135,7 @@ impl Engine {
             JmiAction::Accept { id } | JmiAction::Reject { id } => {
                 if let Some(e) = self.pending.remove(id.as_str()) {
                     self.proposes.remove(id.as_str());
+                    self.sdp_over_xmpp_ids.remove(id.as_str());
                     self.emit(SdkEvent::HandledPendingSession {
                         session_id: e.info.id,
                         conversation_id: e.info.conversation_id,
@@ -222,6 +238,7 @@ impl Engine {
                 {
                     tracing::debug!("video propose not requested by this client: ignored");
                     self.proposes.remove(&id);
+                    self.sdp_over_xmpp_ids.remove(&id);
                     return;
                 }
             }
