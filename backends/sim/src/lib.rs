@@ -9,6 +9,8 @@
 //! * [`test_ca`]: a throw-away certificate authority and server certificate for localhost TLS.
 //! * [`tls_server`]: serves a [`cloud::FakeCloud`] over real HTTPS + WSS sockets on 127.0.0.1
 //!   (used by the `fake-cloud` binary, the examples and the end-to-end tests).
+//! * [`redaction`]: the secret-redaction check (log capture + the tenant's secrets) that the
+//!   simulation and end-to-end tests run over their logs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -16,5 +18,6 @@ pub mod audio;
 pub mod cloud;
 pub mod network;
 pub mod platform;
+pub mod redaction;
 pub mod test_ca;
 pub mod tls_server;
