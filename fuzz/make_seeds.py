@@ -379,6 +379,23 @@ def main():
     ]:
         write("stanza", name, stanzas[name])
     write("stanza", "disco_info", DISCO_INFO)
+
+    # ---- extdisco: the §5.2 answers, both requests, and host names the driver resolves.
+    write("extdisco", "turn_result", turn_result("d1"))
+    write("extdisco", "stun_result", stun_result("d2"))
+    write("extdisco", "empty_services", empty_services("d2"))
+    write("extdisco", "error", disco_error("d1"))
+    write("extdisco", "requests", "<r>" + EXTDISCO_REQUEST + EXTDISCO_REQUEST.replace('"turn"', '"stun"') + "</r>")
+    write("extdisco", "named_hosts", (
+        '<iq xmlns="jabber:client" type="result" id="d2"><services xmlns="urn:xmpp:extdisco:1">'
+        '<service type="stun" host="stun.example.net" port="3478"/>'
+        '<service type="stun" host="192.0.2.1"/>'
+        '<service type="stuns" host="stun.example.net"/>'
+        '<service type="turns" host="turn1.example.net" port="443" transport="tcp" '
+        'username="1700000000:alice" password="c2VjcmV0" restricted="1" name="relay"/>'
+        '<service type="turn" host="2001:db8::1" port="3478" transport="udp"/>'
+        "</services></iq>"
+    ))
     # Once a round-trip failure (prefixed attribute lost its namespace declaration), now fixed.
     write("xml", "prefixed", PREFIXED, root=os.path.join(HERE, "regressions"))
 
@@ -408,6 +425,24 @@ def main():
     write("websocket", "server_stanzas", b"\x40" + ws_server_frame(OPEN.encode()) + ws_server_frame(FEATURES_SASL.encode()) + ws_server_frame(b"\x03\xe8bye", 8))
     write("websocket", "client_stanzas", b"\x10" + ws_client_frame(AUTH_PLAIN.encode()) + ws_client_frame(b"", 9) + ws_client_frame(CLOSE.encode()))
     write("websocket", "long_header", b"\xff" + ws_server_frame(b"x" * 300, 2))
+    # Fragmented text with a ping between the fragments, a pong, then a close with a reason.
+    frag = (
+        ws_client_frame(b"<open ", 1, fin=False) + ws_client_frame(b"hi", 9)
+        + ws_client_frame(b'xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>', 0)
+        + ws_client_frame(b"", 10) + ws_client_frame(b"\x03\xe8bye", 8)
+    )
+    write("websocket", "client_control", b"\x05" + frag)
+    write("websocket", "server_close_1001", b"\x02" + ws_server_frame(b"\x00", 10) + ws_server_frame(b"\x03\xe9going away", 8) + ws_server_frame(b"ignored"))
+    # The RFC 6455 §1.3 upgrade request and reply (the handshake checks read the input as both).
+    write("websocket", "upgrade_request", b"\x00" + (
+        b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
+        b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Protocol: chat, xmpp\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ))
+    write("websocket", "upgrade_reply", b"\x00" + (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: CdXSYUsvsaMthlEXWDNURGWA/1o=\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n"
+    ))
 
     # ---- jwt
     write("jwt", "guest", guest_jwt())

@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, FuzzFn)] = &[
     ("rtp_payloads", fuzz_rtp_payloads),
     ("stun", fuzz_stun),
     ("engine_call", fuzz_engine_call),
+    ("extdisco", fuzz_extdisco),
 ];
 
 /// The entry point of the target called `name`.
@@ -159,38 +160,40 @@ fn decode_requests<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> (Vec<HttpReque
 // ------------------------------------------------------------------------------- WebSocket
 
 /// WebSocket frame decoding for both roles, with small and default limits, in chunks whose size
-/// the first byte picks: `buffered()` never exceeds `buffer_limit()`. Also checks that the input
-/// sent as one frame (by either role) decodes back to itself.
+/// the first byte picks: `buffered()` never exceeds `buffer_limit()`. With the default limits
+/// (never reached by a fuzz input) decoding in chunks and in one piece gives the same messages
+/// and the same end, and every decoded message encoded again by the peer's role (`encode_frame`,
+/// `encode_close`) decodes to itself. Also checks that the input sent as one frame (by either
+/// role) decodes back to itself, and runs the handshake checks on the input as an upgrade
+/// request (`server_handshake`, whose `101` must pass `verify_server_handshake`) and as the
+/// server's reply.
 pub fn fuzz_websocket(data: &[u8]) {
     websocket::fuzz_frames(data);
     let Some((first, rest)) = data.split_first() else {
         return;
     };
     let size = usize::from(*first).max(1);
-    for role in [Role::Client, Role::Server] {
-        for (max_frame, max_message) in [(64, 128), (1 << 20, 1 << 20)] {
-            let mut decoder = FrameDecoder::with_limits(role, max_frame, max_message);
-            for chunk in rest.chunks(size) {
-                decoder.push(chunk);
-                assert!(decoder.buffered() <= decoder.buffer_limit());
-                while let Ok(Some(_)) = decoder.next_message() {
-                    assert!(decoder.buffered() <= decoder.buffer_limit());
-                }
-                assert!(decoder.buffered() <= decoder.buffer_limit());
-            }
-        }
-    }
     let mask = [
         rest.first().copied().unwrap_or(0),
         rest.get(1).copied().unwrap_or(1),
         rest.get(2).copied().unwrap_or(2),
         rest.get(3).copied().unwrap_or(3),
     ];
+    for role in [Role::Client, Role::Server] {
+        for (max_frame, max_message) in [(64, 128), (1 << 20, 1 << 20)] {
+            let decoder = FrameDecoder::with_limits(role, max_frame, max_message);
+            let chunked = decode_frames(decoder, rest.chunks(size));
+            if max_frame == 1 << 20 {
+                let whole = decode_frames(FrameDecoder::new(role), std::iter::once(rest));
+                assert_eq!(chunked, whole, "chunked and whole frame decoding differ");
+                for m in &chunked.0 {
+                    assert_message_round_trip(role, m, mask);
+                }
+            }
+        }
+    }
     for sender in [Role::Client, Role::Server] {
-        let receiver = match sender {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
+        let receiver = peer_role(sender);
         let frame = websocket::encode_frame(sender, Opcode::Binary, rest, mask);
         let mut decoder = FrameDecoder::new(receiver);
         decoder.push(&frame);
@@ -208,6 +211,98 @@ pub fn fuzz_websocket(data: &[u8]) {
                 Ok(Some(Message::Text(text.to_owned()))),
                 "text frame did not round-trip"
             );
+        }
+    }
+    fuzz_ws_handshakes(rest);
+}
+
+fn peer_role(role: Role) -> Role {
+    match role {
+        Role::Client => Role::Server,
+        Role::Server => Role::Client,
+    }
+}
+
+/// The messages a decoder gives for `chunks` (draining after every push), and how it ended:
+/// `Ok(())` when it wanted more bytes, else the error it stopped on.
+type FramesOutcome = (Vec<Message>, Result<(), websocket::WsError>);
+
+fn decode_frames<'a>(
+    mut decoder: FrameDecoder,
+    chunks: impl Iterator<Item = &'a [u8]>,
+) -> FramesOutcome {
+    let mut messages = Vec::new();
+    for chunk in chunks {
+        decoder.push(chunk);
+        assert!(decoder.buffered() <= decoder.buffer_limit());
+        loop {
+            match decoder.next_message() {
+                Ok(Some(m)) => {
+                    assert!(decoder.buffered() <= decoder.buffer_limit());
+                    messages.push(m);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    assert_eq!(decoder.next_message(), Err(e.clone()), "error not sticky");
+                    assert_eq!(decoder.buffered(), 0, "failed decoder keeps bytes");
+                    return (messages, Err(e));
+                }
+            }
+        }
+        assert!(decoder.buffered() <= decoder.buffer_limit());
+    }
+    (messages, Ok(()))
+}
+
+/// `m`, received by `receiver`, sent back to such a receiver as one frame by its peer.
+fn assert_message_round_trip(receiver: Role, m: &Message, mask: [u8; 4]) {
+    let sender = peer_role(receiver);
+    let frame = match m {
+        Message::Text(t) => websocket::encode_frame(sender, Opcode::Text, t.as_bytes(), mask),
+        Message::Binary(b) => websocket::encode_frame(sender, Opcode::Binary, b, mask),
+        Message::Ping(p) => websocket::encode_frame(sender, Opcode::Ping, p, mask),
+        Message::Pong(p) => websocket::encode_frame(sender, Opcode::Pong, p, mask),
+        Message::Close(c) => websocket::encode_close(sender, c.as_ref(), mask),
+    };
+    let mut decoder = FrameDecoder::new(receiver);
+    decoder.push(&frame);
+    assert_eq!(
+        decoder.next_message(),
+        Ok(Some(m.clone())),
+        "re-encoded message did not decode to itself"
+    );
+    assert_eq!(decoder.next_message(), Ok(None));
+    assert_eq!(decoder.buffered(), 0);
+}
+
+/// The input as the client's upgrade request (the server side must accept what it answers)
+/// and as the server's `101` reply to a fixed key.
+fn fuzz_ws_handshakes(data: &[u8]) {
+    let mut requests = http::RequestDecoder::new();
+    requests.push(data);
+    if let Ok(Some(req)) = requests.next_request() {
+        for protocol in ["xmpp", ""] {
+            let Ok(resp) = websocket::server_handshake(&req, protocol) else {
+                continue;
+            };
+            let key = req
+                .header("sec-websocket-key")
+                .map(str::trim)
+                .expect("accepted upgrade has a key");
+            assert_eq!(
+                websocket::verify_server_handshake(&resp, key, protocol),
+                Ok(()),
+                "our 101 fails our own client check"
+            );
+            let mut decoder = http::ResponseDecoder::new(Method::Get);
+            assert_eq!(decoder.push(&resp.encode()), Ok(Some(resp.clone())));
+        }
+    }
+    let (_, key) = websocket::client_handshake("h", "/", "xmpp", [7; 16], &[]);
+    let mut responses = http::ResponseDecoder::new(Method::Get);
+    if let Ok(Some(resp)) = responses.push(data) {
+        for protocol in ["xmpp", ""] {
+            let _ = websocket::verify_server_handshake(&resp, &key, protocol);
         }
     }
 }
@@ -255,6 +350,104 @@ fn read_stanza(el: &Element) {
     if let Some(iq) = crate::xmpp::stanza::Iq::parse(el) {
         let _ = iq.error_condition();
     }
+}
+
+// -------------------------------------------------------------------------------- extdisco
+
+/// XEP-0215 `<services>` results (PROTOCOL.md §5): the input as XML, and each child, through
+/// `extdisco::parse_services`. At most `MAX_SERVICES` come out; every URL is
+/// `stun:`/`stuns:`/`turn:`/`turns:` with a host, only TURN carries credentials or
+/// `?transport`; a host name swapped for a resolved address (`with_host_ip`, IPv4 and IPv6)
+/// leaves scheme, port and transport as they were, and a `stun:` URL with an IP host gives the
+/// media layer that address and port (`stun_server_addr`).
+pub fn fuzz_extdisco(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let Ok(el) = xml::parse(&text, &XmlLimits::default()) else {
+        return;
+    };
+    check_extdisco(&el);
+    for child in el.elements() {
+        check_extdisco(child);
+    }
+}
+
+fn check_extdisco(el: &Element) {
+    use crate::media::rtc::stun_server_addr;
+    use crate::xmpp::extdisco::{self, IceTransportPolicy, MAX_SERVICES};
+    use std::net::IpAddr;
+
+    let servers = extdisco::parse_services(el);
+    assert!(servers.len() <= MAX_SERVICES);
+    for s in &servers {
+        let (scheme, rest) = s.url.split_once(':').expect("ICE URL has a scheme");
+        let turn = matches!(scheme, "turn" | "turns");
+        assert!(
+            turn || matches!(scheme, "stun" | "stuns"),
+            "scheme of {}",
+            s.url
+        );
+        assert!(turn || (s.username.is_none() && s.credential.is_none()));
+        assert!(
+            turn || !rest.contains('?'),
+            "STUN URL with a query: {}",
+            s.url
+        );
+        assert!(
+            !s.url.chars().any(|c| c.is_whitespace() || c.is_control()),
+            "{:?}",
+            s.url
+        );
+        let hostport = rest.split('?').next().unwrap_or(rest);
+        let Some(name) = extdisco::url_host_name(&s.url) else {
+            // An IP host: IPv4 reads back exactly; an unbracketed IPv6 host (PROTOCOL.md §5.2)
+            // is ambiguous without a port, but is always read as some IPv6 address.
+            if scheme == "stun" {
+                let addr = stun_server_addr(&s.url);
+                let want = match hostport.split_once(':') {
+                    None => hostport.parse::<IpAddr>().ok().map(|ip| (ip, 3478)),
+                    Some((h, p)) if !p.contains(':') => h.parse().ok().zip(p.parse().ok()),
+                    Some(_) => {
+                        assert!(addr.is_some_and(|a| a.is_ipv6()), "{}: {addr:?}", s.url);
+                        continue;
+                    }
+                };
+                let want = want.unwrap_or_else(|| panic!("IPv4 host and port in {}", s.url));
+                assert_eq!(addr, Some(std::net::SocketAddr::from(want)), "{}", s.url);
+            }
+            continue;
+        };
+        let port = match hostport.strip_prefix(name) {
+            Some("") => None,
+            Some(p) => Some(
+                p.strip_prefix(':')
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or_else(|| panic!("port after the host: {}", s.url)),
+            ),
+            None => panic!("host name not at the start: {}", s.url),
+        };
+        for ip in [
+            IpAddr::from([192, 0, 2, 1]),
+            IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 7]),
+        ] {
+            let url = extdisco::with_host_ip(&s.url, ip).expect("URL with a host name");
+            assert_eq!(extdisco::url_host_name(&url), None, "{url}");
+            assert_eq!(url.split_once(':').map(|(s, _)| s), Some(scheme), "{url}");
+            assert_eq!(
+                url.split_once('?').map(|(_, q)| q),
+                s.url.split_once('?').map(|(_, q)| q),
+                "{url}"
+            );
+            if scheme == "stun" {
+                let want = std::net::SocketAddr::new(ip, port.unwrap_or(3478));
+                assert_eq!(stun_server_addr(&url), Some(want), "{url}");
+            }
+        }
+    }
+    let n = servers.len();
+    let stun_empty = servers.is_empty();
+    let cfg = extdisco::combine(servers.clone(), servers);
+    assert_eq!(cfg.servers.len(), 2 * n);
+    assert_eq!(cfg.policy == IceTransportPolicy::Relay, stun_empty);
 }
 
 // ------------------------------------------------------------------------------ REST bodies

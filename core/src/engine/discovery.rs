@@ -85,21 +85,6 @@ impl Engine {
 /// Most ICE server host names remembered.
 const MAX_RESOLVED_HOSTS: usize = 32;
 
-/// The host part of a `stun:`/`turn:` URL, when it is a name rather than an IP literal.
-fn ice_url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once(':')?.1;
-    let rest = rest.split('?').next().unwrap_or(rest);
-    // IPv6 literals are written unbracketed (PROTOCOL.md §5.2): any second ':' means one.
-    if rest.matches(':').count() > 1 || rest.parse::<std::net::IpAddr>().is_ok() {
-        return None;
-    }
-    let host = rest.split(':').next().unwrap_or(rest);
-    if host.parse::<std::net::IpAddr>().is_ok() || host.is_empty() {
-        return None;
-    }
-    Some(host)
-}
-
 impl Engine {
     /// Asks the driver to resolve the discovered servers' host names (the core does no DNS).
     pub(crate) fn resolve_ice_hosts(&mut self) {
@@ -107,7 +92,7 @@ impl Engine {
         let hosts: Vec<String> = ice
             .servers
             .iter()
-            .filter_map(|s| ice_url_host(&s.url))
+            .filter_map(|s| extdisco::url_host_name(&s.url))
             .map(str::to_string)
             .collect();
         for host in hosts {
@@ -132,44 +117,22 @@ impl Engine {
     pub(crate) fn ice_servers_for_media(&self) -> Vec<IceServer> {
         let mut out = Vec::new();
         for s in self.ice.iter().flat_map(|i| i.servers.iter()) {
-            match ice_url_host(&s.url)
-                .and_then(|h| Some((h, self.resolved_hosts.get(h)?.as_ref()?)))
+            match extdisco::url_host_name(&s.url).and_then(|h| self.resolved_hosts.get(h)?.as_ref())
             {
-                Some((host, addrs)) => {
+                Some(addrs) => {
                     let Some(ip) = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) else {
                         continue;
                     };
+                    let Some(url) = extdisco::with_host_ip(&s.url, *ip) else {
+                        continue;
+                    };
                     let mut s = s.clone();
-                    s.url = s.url.replacen(host, &ip.to_string(), 1);
+                    s.url = url;
                     out.push(s);
                 }
                 None => out.push(s.clone()),
             }
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ice_url_host;
-
-    #[test]
-    fn hosts_of_ice_urls() {
-        assert_eq!(
-            ice_url_host("stun:stun.example.net:3478"),
-            Some("stun.example.net")
-        );
-        assert_eq!(
-            ice_url_host("turn:turn1.example.net:443?transport=tcp"),
-            Some("turn1.example.net")
-        );
-        assert_eq!(
-            ice_url_host("turn:turn1.example.net"),
-            Some("turn1.example.net")
-        );
-        assert_eq!(ice_url_host("stun:192.0.2.1:3478"), None);
-        assert_eq!(ice_url_host("stun:2001:db8::1:3478"), None);
-        assert_eq!(ice_url_host("garbage"), None);
     }
 }

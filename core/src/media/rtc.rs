@@ -1210,7 +1210,7 @@ fn audio_section_mids(sdp: &str) -> Vec<Mid> {
 /// The address of a `stun:` URL whose host is an IP literal (`stun:192.0.2.1:3478`,
 /// `stun:[2001:db8::1]:3478`, or unbracketed IPv6 as discovery writes it). Host names, `stuns:`
 /// and `turn:` give `None`.
-fn stun_server_addr(url: &str) -> Option<SocketAddr> {
+pub(crate) fn stun_server_addr(url: &str) -> Option<SocketAddr> {
     let scheme_len = "stun:".len();
     let scheme = url.get(..scheme_len)?;
     if !scheme.eq_ignore_ascii_case("stun:") {

@@ -1,4 +1,10 @@
 //! XEP-0215 external service discovery: STUN/TURN servers for media (PROTOCOL.md §5).
+//!
+//! Owns reading `<services>` results into ICE server URLs ([`parse_services`]) and the URL
+//! helpers the engine uses to swap a resolved host name for its address ([`url_host_name`],
+//! [`with_host_ip`]). It does not send the IQs or resolve names (the engine and the driver do).
+
+use std::net::IpAddr;
 
 use super::ns;
 use crate::options::IceServer;
@@ -39,10 +45,20 @@ pub fn parse_services(iq: &Element) -> Vec<IceServer> {
         .collect()
 }
 
+/// Whether `host` can stand in a `stun:`/`turn:` URL as written here: an IP literal (IPv6
+/// unbracketed, PROTOCOL.md §5.2) or a DNS name made of letters, digits, `-`, `.` and `_`.
+fn is_host(host: &str) -> bool {
+    host.parse::<IpAddr>().is_ok()
+        || (!host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+}
+
 fn service_to_ice(s: &Element) -> Option<IceServer> {
     let kind = s.attr("type")?;
     let host = s.attr("host")?;
-    if host.is_empty() || host.contains(['?', '/', ' ', '@']) {
+    if !is_host(host) {
         return None;
     }
     let mut url = format!("{kind}:{host}");
@@ -74,6 +90,32 @@ fn service_to_ice(s: &Element) -> Option<IceServer> {
             None
         },
     })
+}
+
+/// The host part of a `stun:`/`turn:` URL written by [`parse_services`], when it is a name
+/// rather than an IP literal (the driver resolves those).
+pub fn url_host_name(url: &str) -> Option<&str> {
+    let rest = url.split_once(':')?.1;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    // IPv6 literals are written unbracketed (PROTOCOL.md §5.2): any second ':' means one.
+    if rest.matches(':').count() > 1 || rest.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let host = rest.split(':').next().unwrap_or(rest);
+    if host.parse::<IpAddr>().is_ok() || host.is_empty() {
+        return None;
+    }
+    Some(host)
+}
+
+/// `url` with its host name ([`url_host_name`]) replaced by `ip` (IPv6 unbracketed, as
+/// discovery writes it); scheme, port and `?transport` stay. `None` when the URL has no host
+/// name.
+pub fn with_host_ip(url: &str, ip: IpAddr) -> Option<String> {
+    let host = url_host_name(url)?;
+    let (scheme, rest) = url.split_once(':')?;
+    let tail = rest.strip_prefix(host)?;
+    Some(format!("{scheme}:{ip}{tail}"))
 }
 
 /// Combines the TURN and STUN answers (TURN first); no STUN services means relay-only.
@@ -121,5 +163,72 @@ mod tests {
         assert!(parse_services(&iq).is_empty());
         let iq = parse(r#"<iq xmlns="jabber:client" type="result" id="d2"><services xmlns="urn:xmpp:extdisco:1"><service type="turn" host="h" port="x"/><service host="h"/><service type="ftp" host="h"/></services></iq>"#, &XmlLimits::default()).unwrap();
         assert!(parse_services(&iq).is_empty());
+    }
+
+    #[test]
+    fn hosts_of_ice_urls() {
+        assert_eq!(
+            url_host_name("stun:stun.example.net:3478"),
+            Some("stun.example.net")
+        );
+        assert_eq!(
+            url_host_name("turn:turn1.example.net:443?transport=tcp"),
+            Some("turn1.example.net")
+        );
+        assert_eq!(
+            url_host_name("turn:turn1.example.net"),
+            Some("turn1.example.net")
+        );
+        assert_eq!(url_host_name("stun:192.0.2.1:3478"), None);
+        assert_eq!(url_host_name("stun:2001:db8::1:3478"), None);
+        assert_eq!(url_host_name("garbage"), None);
+    }
+
+    /// Fuzz finding (fuzz/regressions/extdisco/host_named_like_scheme): the resolved address
+    /// replaced the first occurrence of the host name anywhere in the URL, so a TURN/STUN host
+    /// called `stun`, `s` or `t` had the scheme rewritten (`192.0.2.1:stun:3478`).
+    #[test]
+    fn resolved_address_replaces_the_host_only() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        assert_eq!(
+            with_host_ip("stun:stun:3478", v4).as_deref(),
+            Some("stun:192.0.2.1:3478")
+        );
+        assert_eq!(
+            with_host_ip("stun:s", v4).as_deref(),
+            Some("stun:192.0.2.1")
+        );
+        assert_eq!(
+            with_host_ip("turns:t:443?transport=tcp", v6).as_deref(),
+            Some("turns:2001:db8::7:443?transport=tcp")
+        );
+        assert_eq!(with_host_ip("stun:192.0.2.9:3478", v4), None);
+    }
+
+    #[test]
+    fn host_must_be_an_ip_literal_or_a_dns_name() {
+        let services = |host: &str| {
+            let xml = format!(
+                r#"<iq xmlns="jabber:client" type="result" id="d2"><services xmlns="urn:xmpp:extdisco:1"><service type="stun" host="{}" port="3478"/></services></iq>"#,
+                crate::wire::xml::escape(host)
+            );
+            parse_services(&parse(&xml, &XmlLimits::default()).unwrap())
+        };
+        for ok in ["stun.example.net", "2001:db8::1", "192.0.2.1", "a_b-1"] {
+            assert_eq!(services(ok).len(), 1, "{ok}");
+        }
+        for bad in [
+            "",
+            "a:5",
+            "h:",
+            "a b",
+            "a\tb",
+            "[2001:db8::1]",
+            "a%20b",
+            "é.example",
+        ] {
+            assert!(services(bad).is_empty(), "{bad:?}");
+        }
     }
 }
