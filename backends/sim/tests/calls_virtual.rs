@@ -651,3 +651,78 @@ fn rejecting_a_ringing_call_replaces_the_user_with_voicemail() {
     ));
     assert_eq!(sim.engine().pending_sessions().count(), 0);
 }
+
+/// Ends `sid` locally (REST refused, so mode A `terminate`) and returns when it was ended and
+/// when `sessionEnded` arrived.
+fn local_terminate(sim: &mut SimNetwork, sid: &str) -> (Instant, Instant, TerminateReason) {
+    use genesys_webrtc_sim::cloud::RestFault;
+    sim.cloud()
+        .config_mut()
+        .faults
+        .rest_status
+        .push(RestFault::new("/api/v2/conversations/calls/", 503));
+    let ended_at = sim.now();
+    sim.engine().end_session(ended_at, sid).unwrap();
+    sim.pump();
+    let i = sim
+        .run_until_event(Duration::from_secs(10), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .expect("session ended");
+    let (at, e) = &sim.events()[i];
+    let SdkEvent::SessionEnded { reason, session } = e else {
+        unreachable!()
+    };
+    assert_eq!(session.id, sid);
+    (ended_at, *at, reason.clone())
+}
+
+#[test]
+fn a_local_terminate_waits_for_its_result_before_ending() {
+    let mut sim = sim(46);
+    let (call, sid) = answered_call(&mut sim);
+    sim.set_latency(Duration::from_millis(40), Duration::ZERO);
+    let (ended_at, session_ended, reason) = local_terminate(&mut sim, &sid);
+    assert_eq!(reason, TerminateReason::Success);
+    let waited = session_ended - ended_at;
+    // The REST attempt, then the terminate IQ there and its result back: several 40 ms legs,
+    // and well inside the 2 s limit.
+    assert!(
+        waited >= Duration::from_millis(80) && waited < Duration::from_secs(1),
+        "waited {waited:?}"
+    );
+    // `terminated` comes with it, not earlier.
+    let terminated_at = sim
+        .events()
+        .iter()
+        .find(|(_, e)| {
+            matches!(e, SdkEvent::Session { session_id, event: SessionEvent::Terminated { .. } } if *session_id == sid)
+        })
+        .map(|(t, _)| *t)
+        .expect("terminated");
+    assert_eq!(terminated_at, session_ended);
+    let log = sim.cloud().call_log(call);
+    assert!(
+        log.iter().any(|l| l.contains("terminate from the client")),
+        "{log:?}"
+    );
+    assert_eq!(sim.engine().sessions().count(), 0);
+}
+
+#[test]
+fn a_local_terminate_without_a_result_ends_after_two_seconds() {
+    let mut sim = sim(47);
+    let (_call, sid) = answered_call(&mut sim);
+    sim.cloud().config_mut().faults.terminate_silent = true;
+    let (ended_at, session_ended, reason) = local_terminate(&mut sim, &sid);
+    assert_eq!(reason, TerminateReason::Success);
+    let waited = session_ended - ended_at;
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_millis(2100),
+        "waited {waited:?}"
+    );
+    // Once over, the session is gone for the app's commands.
+    let now = sim.now();
+    assert!(sim.engine().end_session(now, &sid).is_err());
+    assert_eq!(sim.engine().sessions().count(), 0);
+}

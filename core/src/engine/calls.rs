@@ -30,6 +30,19 @@ use crate::xmpp::extdisco::IceTransportPolicy;
 pub(crate) const MAX_SESSIONS: usize = 256;
 /// Remote candidates buffered before the answer is made.
 const MAX_BUFFERED_CANDIDATES: usize = 64;
+/// How long a local sdp-over-xmpp `terminate` waits for its IQ result (PROTOCOL.md §7.5).
+pub(crate) const TERMINATE_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A local end waiting for the server to acknowledge `terminate` (§7.5): the session is over for
+/// the app's commands and sends no audio, but media is closed and `terminated`/`sessionEnded`
+/// are emitted only on the IQ result (or error), on the server's own terminate, or at the
+/// deadline, whichever comes first.
+#[derive(Debug, Clone)]
+pub(crate) struct Ending {
+    pub(crate) iq_id: String,
+    pub(crate) reason: TerminateReason,
+    pub(crate) deadline: Instant,
+}
 
 /// Where a session is (JS `state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +74,8 @@ pub(crate) struct CallSession {
     pub(crate) audio: super::audio::SessionAudio,
     pub(crate) media_deadline: Option<Instant>,
     pub(crate) last_stats: crate::media::rtc::MediaStats,
+    /// Set while a local terminate waits for its acknowledgement.
+    pub(crate) ending: Option<Ending>,
 }
 
 impl Engine {
@@ -100,6 +115,9 @@ impl Engine {
         let Some(call) = self.sessions.get(&id) else {
             return Err(SessionError::UnknownSession(id));
         };
+        if call.ending.is_some() {
+            return Ok(());
+        }
         let (kind, cid) = (call.info.session_type, call.info.conversation_id.clone());
         if kind == SessionType::Softphone && !cid.is_empty() {
             self.start_participant_action(now, &cid, ParticipantAction::End { session_id: id });
@@ -492,6 +510,7 @@ impl Engine {
                 audio: super::audio::SessionAudio::default(),
                 media_deadline: None,
                 last_stats: crate::media::rtc::MediaStats::default(),
+                ending: None,
             },
         );
         for c in early {
@@ -628,8 +647,50 @@ impl Engine {
     }
 
     fn remote_terminated(&mut self, now: Instant, sid: &str, reason: TerminateReason) {
-        if self.sessions.contains_key(sid) {
-            self.finish_session(now, sid, reason);
+        let Some(call) = self.sessions.get(sid) else {
+            return;
+        };
+        // A local end already chose the reason; the server's terminate only ends the wait.
+        let reason = call.ending.as_ref().map_or(reason, |e| e.reason.clone());
+        self.finish_session(now, sid, reason);
+    }
+
+    /// An IQ result or error from the session's peer for a local `terminate` ends that
+    /// session's wait (§7.5). Returns whether the reply was one.
+    pub(crate) fn on_terminate_reply(
+        &mut self,
+        now: Instant,
+        iq_id: &str,
+        from: Option<&str>,
+    ) -> bool {
+        let found = self.sessions.iter().find_map(|(k, c)| {
+            c.ending
+                .as_ref()
+                .filter(|e| e.iq_id == iq_id && from == Some(c.info.peer.as_str()))
+                .map(|e| (k.clone(), e.reason.clone()))
+        });
+        let Some((sid, reason)) = found else {
+            return false;
+        };
+        self.finish_session(now, &sid, reason);
+        true
+    }
+
+    /// Local ends whose acknowledgement did not come in time finish now.
+    fn ending_timeouts(&mut self, now: Instant) {
+        let due: Vec<(String, TerminateReason)> = self
+            .sessions
+            .iter()
+            .filter_map(|(k, c)| {
+                c.ending
+                    .as_ref()
+                    .filter(|e| now >= e.deadline)
+                    .map(|e| (k.clone(), e.reason.clone()))
+            })
+            .collect();
+        for (sid, reason) in due {
+            tracing::debug!(session_id = %sid, "no terminate result within 2 s; closing anyway");
+            self.finish_session(now, &sid, reason);
         }
     }
 
@@ -645,18 +706,32 @@ impl Engine {
         let Some(call) = self.sessions.get(sid) else {
             return;
         };
+        if call.ending.is_some() {
+            return;
+        }
         if send && self.is_connected() {
             let (mode, peer) = (call.info.mode, call.info.peer.clone());
             match mode {
                 NegotiationMode::SdpOverXmpp => {
-                    if let Ok(session_id) = SessionId::new(sid.to_string()) {
-                        self.send_rpc(
-                            &peer,
-                            Method::Terminate {
-                                session_id,
-                                reason: Some(reason.as_str().to_string()),
-                            },
-                        );
+                    let Ok(session_id) = SessionId::new(sid.to_string()) else {
+                        self.finish_session(now, sid, reason);
+                        return;
+                    };
+                    let iq_id = self.send_rpc(
+                        &peer,
+                        Method::Terminate {
+                            session_id,
+                            reason: Some(reason.as_str().to_string()),
+                        },
+                    );
+                    if let (Some(iq_id), Some(call)) = (iq_id, self.sessions.get_mut(sid)) {
+                        tracing::debug!(session_id = %sid, "terminate sent; waiting for its result");
+                        call.ending = Some(Ending {
+                            iq_id,
+                            reason,
+                            deadline: now + TERMINATE_ACK_WAIT,
+                        });
+                        return;
                     }
                 }
                 NegotiationMode::Jingle => {
@@ -714,14 +789,14 @@ impl Engine {
         }
     }
 
-    fn send_rpc(&mut self, peer: &str, method: Method) {
-        let Some(own) = self.full_jid().map(str::to_string) else {
-            return;
-        };
+    /// Sends a `genesys-webrtc` JSON-RPC IQ; returns its IQ id (none when not bound).
+    fn send_rpc(&mut self, peer: &str, method: Method) -> Option<String> {
+        let own = self.full_jid().map(str::to_string)?;
         let (iq_id, json_id) = (self.uuid(), self.uuid());
         self.send_element(&sdp_over_xmpp::build_rpc_iq(
             &iq_id, &own, peer, &json_id, &method,
         ));
+        Some(iq_id)
     }
 
     // ------------------------------------------------------------ media I/O
@@ -733,7 +808,9 @@ impl Engine {
         let ids: Vec<String> = self
             .sessions
             .iter()
-            .filter(|(_, c)| c.media.as_ref().is_some_and(|m| m.is_connected()))
+            .filter(|(_, c)| {
+                c.ending.is_none() && c.media.as_ref().is_some_and(|m| m.is_connected())
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for sid in ids {
@@ -820,6 +897,7 @@ impl Engine {
     }
 
     pub(crate) fn media_timeouts(&mut self, now: Instant) {
+        self.ending_timeouts(now);
         let due: Vec<String> = self
             .sessions
             .iter()
@@ -837,7 +915,8 @@ impl Engine {
     pub(crate) fn media_poll_timeout(&self) -> Option<Instant> {
         self.sessions
             .values()
-            .filter_map(|c| c.media_deadline)
+            .flat_map(|c| [c.media_deadline, c.ending.as_ref().map(|e| e.deadline)])
+            .flatten()
             .min()
     }
 

@@ -74,6 +74,9 @@ impl Engine {
             }
             return;
         }
+        if self.on_terminate_reply(now, iq.id, iq.from) {
+            return;
+        }
         let domain = self.socket.as_ref().map(|s| s.stream.domain().to_string());
         if !self.allowed_responder(iq.from, domain.as_deref()) {
             tracing::debug!("ignoring IQ reply from an unexpected sender");

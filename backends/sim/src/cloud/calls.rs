@@ -1355,7 +1355,11 @@ impl FakeCloud {
         }
         let state = c.state.clone();
         let over = state.is_over();
-        self.send_element(conn, &iq_reply(iq, from, "result"));
+        let silent =
+            matches!(rpc.method, Method::Terminate { .. }) && self.config.faults.terminate_silent;
+        if !silent {
+            self.send_element(conn, &iq_reply(iq, from, "result"));
+        }
         match rpc.method {
             Method::Answer { sdp, .. } => {
                 self.note(id, "answer received");

@@ -173,6 +173,9 @@ pub struct Faults {
     pub ping_silent: bool,
     /// Never answer the resource-binding IQ.
     pub bind_silent: bool,
+    /// Never answer a client's sdp-over-xmpp `terminate` IQ (the call still ends), so the
+    /// client's 2 s wait for the result (PROTOCOL.md §7.5) runs out.
+    pub terminate_silent: bool,
     /// Answer every WebSocket upgrade with this HTTP status instead of `101`.
     pub reject_websocket: Option<u16>,
     /// REST bulk-subscription topics answered with state `Rejected`.
