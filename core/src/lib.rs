@@ -64,12 +64,14 @@
 //! | [`signaling`] | JMI, sdp-over-xmpp JSON-RPC, Jingle, SDP and the SDP ⇄ Jingle mapping |
 //! | [`session`] | pending sessions, sessions, their events and reasons |
 //! | [`media`] | str0m per-session RTC, Opus, G.711, jitter buffer, DTMF, resampling, tones |
+//! | [`devices`] | the Device ID rules: which microphone, speaker or camera a request means |
 //! | [`local_audio`] | the loop moving audio between HAL devices and a running [`Sdk`] |
 //! | [`jwt`] | guest JWT claims |
 //! | [`redact`] | what may be logged |
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod devices;
 pub mod engine;
 pub mod events;
 pub mod jwt;

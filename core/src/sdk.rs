@@ -17,9 +17,11 @@ use genesys_webrtc_hal::{
     Clock, Connector, Endpoint, Error as _, Security, UdpSocket as _, UdpStack,
 };
 
+use crate::devices::DeviceRequest;
 use crate::engine::{
-    ConnId, ConnectFailure, ConnectionError, Engine, InitializeError, InitializeOptions, Input,
-    Output, SessionError, StartSoftphoneParams, Transmit,
+    AcceptSessionOptions, ConnId, ConnectFailure, ConnectionError, DefaultDevicesUpdate, Engine,
+    InitializeError, InitializeOptions, Input, MediaRoute, OutgoingMediaUpdate, Output,
+    SessionError, StartSoftphoneParams, Transmit,
 };
 use crate::events::SdkEvent;
 use crate::options::SdkOptions;
@@ -62,14 +64,19 @@ enum Command {
     ),
     CaptureFrame(Vec<i16>),
     PlayoutFrame(oneshot::Sender<Vec<i16>>),
+    MediaRoute(oneshot::Sender<MediaRoute>),
+    UpdateDefaultDevices(DefaultDevicesUpdate),
+    DeviceError(String),
 }
 
 enum SessionCommand {
     AcceptPending(String),
     RejectPending(String),
-    Accept(String),
+    Accept(String, AcceptSessionOptions),
     End(String),
-    Mute(String, bool),
+    Mute(String, bool, DeviceRequest),
+    OutgoingMedia(String, OutgoingMediaUpdate),
+    OutputDevice(DeviceRequest),
     Hold(String, bool),
     Dtmf(String, String),
 }
@@ -168,9 +175,22 @@ impl Sdk {
         self.session(SessionCommand::RejectPending(id.into())).await
     }
 
-    /// JS `acceptSession({ id })`: answers the offer when `auto_connect_sessions` is off.
+    /// JS `acceptSession({ id })`: answers the offer when `auto_connect_sessions` is off, with
+    /// the SDK default devices.
     pub async fn accept_session(&self, id: &str) -> Result<(), SessionError> {
-        self.session(SessionCommand::Accept(id.into())).await
+        self.accept_session_with(id, AcceptSessionOptions::default())
+            .await
+    }
+
+    /// JS `acceptSession({ id, audioDeviceId, videoDeviceId, mediaStream })`: answers the offer
+    /// and routes the chosen devices by the Device ID rules ([`crate::devices`]).
+    pub async fn accept_session_with(
+        &self,
+        id: &str,
+        options: AcceptSessionOptions,
+    ) -> Result<(), SessionError> {
+        self.session(SessionCommand::Accept(id.into(), options))
+            .await
     }
 
     /// JS `endSession({ id } or { conversationId })`.
@@ -181,7 +201,61 @@ impl Sdk {
 
     /// JS `setAudioMute({ id, mute })`.
     pub async fn set_audio_mute(&self, id: &str, mute: bool) -> Result<(), SessionError> {
-        self.session(SessionCommand::Mute(id.into(), mute)).await
+        self.set_audio_mute_with(id, mute, DeviceRequest::Unchanged)
+            .await
+    }
+
+    /// JS `setAudioMute({ id, mute, unmuteDeviceId })`: on unmute, a request other than
+    /// `Unchanged` also switches the microphone.
+    pub async fn set_audio_mute_with(
+        &self,
+        id: &str,
+        mute: bool,
+        unmute_device_id: DeviceRequest,
+    ) -> Result<(), SessionError> {
+        self.session(SessionCommand::Mute(id.into(), mute, unmute_device_id))
+            .await
+    }
+
+    /// JS `updateOutgoingMedia({ sessionId, audioDeviceId, videoDeviceId, stream })`: switches
+    /// the microphone (or camera) without renegotiating.
+    pub async fn update_outgoing_media(
+        &self,
+        session_id: &str,
+        update: OutgoingMediaUpdate,
+    ) -> Result<(), SessionError> {
+        self.session(SessionCommand::OutgoingMedia(session_id.into(), update))
+            .await
+    }
+
+    /// JS `updateOutputDevice(deviceId)`: moves received audio of all sessions to this speaker.
+    pub async fn update_output_device(&self, device: DeviceRequest) -> Result<(), SessionError> {
+        self.session(SessionCommand::OutputDevice(device)).await
+    }
+
+    /// JS `updateDefaultDevices({ …, updateActiveSessions })`.
+    pub fn update_default_devices(&self, update: DefaultDevicesUpdate) {
+        let _ = self
+            .commands
+            .unbounded_send(Command::UpdateDefaultDevices(update));
+    }
+
+    /// The devices the audio loop should use now (read by
+    /// [`crate::local_audio::run_audio_devices`]).
+    pub async fn media_route(&self) -> Result<MediaRoute, SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .unbounded_send(Command::MediaRoute(tx))
+            .map_err(|_| SessionError::DriverStopped)?;
+        rx.await.map_err(|_| SessionError::DriverStopped)
+    }
+
+    /// Reports a device problem seen outside the SDK (the audio loop): it reaches the
+    /// application as an [`SdkEvent::Error`] of kind `Media`.
+    pub fn report_device_error(&self, details: impl Into<String>) {
+        let _ = self
+            .commands
+            .unbounded_send(Command::DeviceError(details.into()));
     }
 
     /// Holds or resumes a softphone call.
@@ -444,9 +518,17 @@ impl<P: Platform> SdkDriver<P> {
                             SessionCommand::RejectPending(id) => {
                                 engine.reject_pending_session(now, &id)
                             }
-                            SessionCommand::Accept(id) => engine.accept_session(now, &id),
+                            SessionCommand::Accept(id, o) => {
+                                engine.accept_session_with(now, &id, o)
+                            }
                             SessionCommand::End(id) => engine.end_session(now, &id),
-                            SessionCommand::Mute(id, m) => engine.set_audio_mute(now, &id, m),
+                            SessionCommand::Mute(id, m, d) => {
+                                engine.set_audio_mute_with(now, &id, m, d)
+                            }
+                            SessionCommand::OutgoingMedia(id, u) => {
+                                engine.update_outgoing_media(now, &id, u)
+                            }
+                            SessionCommand::OutputDevice(d) => engine.update_output_device(now, d),
                             SessionCommand::Hold(id, h) => engine.set_hold(now, &id, h),
                             SessionCommand::Dtmf(id, d) => engine.send_dtmf(now, &id, &d),
                         };
@@ -464,6 +546,11 @@ impl<P: Platform> SdkDriver<P> {
                     Command::PlayoutFrame(reply) => {
                         let _ = reply.send(engine.pull_playout_frame(now));
                     }
+                    Command::MediaRoute(reply) => {
+                        let _ = reply.send(engine.media_route().clone());
+                    }
+                    Command::UpdateDefaultDevices(u) => engine.update_default_devices(now, u),
+                    Command::DeviceError(d) => engine.report_device_error(now, d),
                 },
                 Step::Command(None) => {
                     if !shutting_down {

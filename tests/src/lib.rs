@@ -56,3 +56,166 @@ pub fn next_event(
         }
     })
 }
+
+/// A device set for routing tests: microphones `tone-<hz>` (a sine at that frequency, any
+/// 1–20000 Hz id opens; `tone-440` is the system default and `tone-1000`, `tone-700` are
+/// listed), speakers `speaker-a` (system default) and `speaker-b` that record into their own
+/// buffers, and [`RoutingDevices::unplug`] to make a device vanish: it leaves the list and its
+/// open streams fail with [`ErrorKind::Disconnected`].
+#[derive(Clone, Default)]
+pub struct RoutingDevices {
+    unplugged: Arc<Mutex<Vec<String>>>,
+    speakers: Arc<Mutex<std::collections::HashMap<String, Vec<i16>>>>,
+    opened: Arc<Mutex<Vec<String>>>,
+}
+
+impl RoutingDevices {
+    /// Makes `id` vanish.
+    pub fn unplug(&self, id: &str) {
+        if let Ok(mut u) = self.unplugged.lock() {
+            u.push(id.to_string());
+        }
+    }
+
+    /// What speaker `id` has played so far.
+    pub fn played(&self, id: &str) -> Vec<i16> {
+        self.speakers
+            .lock()
+            .map(|s| s.get(id).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Every device opened so far, in order (`default` for the system default).
+    pub fn opened(&self) -> Vec<String> {
+        self.opened.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    fn is_unplugged(&self, id: &str) -> bool {
+        self.unplugged
+            .lock()
+            .map(|u| u.iter().any(|x| x == id))
+            .unwrap_or(true)
+    }
+
+    fn note_open(&self, id: &str) {
+        if let Ok(mut o) = self.opened.lock() {
+            o.push(id.to_string());
+        }
+    }
+}
+
+/// A microphone of [`RoutingDevices`].
+pub struct RoutingMic {
+    id: String,
+    tone: genesys_webrtc::media::tone::ToneGenerator,
+    devices: RoutingDevices,
+}
+
+/// A speaker of [`RoutingDevices`].
+pub struct RoutingSpeaker {
+    id: String,
+    devices: RoutingDevices,
+}
+
+impl ErrorType for RoutingDevices {
+    type Error = ErrorKind;
+}
+impl ErrorType for RoutingMic {
+    type Error = ErrorKind;
+}
+impl ErrorType for RoutingSpeaker {
+    type Error = ErrorKind;
+}
+
+impl genesys_webrtc_hal::AudioCapture for RoutingMic {
+    fn format(&self) -> AudioFormat {
+        FORMAT
+    }
+    async fn read_frame(&mut self, frame: &mut [i16]) -> Result<usize, ErrorKind> {
+        if self.devices.is_unplugged(&self.id) {
+            return Err(ErrorKind::Disconnected);
+        }
+        self.tone.fill(frame);
+        Ok(frame.len())
+    }
+}
+
+impl AudioPlayout for RoutingSpeaker {
+    fn format(&self) -> AudioFormat {
+        FORMAT
+    }
+    async fn write_frame(&mut self, frame: &[i16]) -> Result<(), ErrorKind> {
+        if self.devices.is_unplugged(&self.id) {
+            return Err(ErrorKind::Disconnected);
+        }
+        if let Ok(mut s) = self.devices.speakers.lock() {
+            s.entry(self.id.clone())
+                .or_default()
+                .extend_from_slice(frame);
+        }
+        Ok(())
+    }
+}
+
+impl genesys_webrtc_hal::AudioDevices for RoutingDevices {
+    type Capture = RoutingMic;
+    type Playout = RoutingSpeaker;
+
+    fn list(&self) -> Result<Vec<genesys_webrtc_hal::MediaDevice>, ErrorKind> {
+        use genesys_webrtc_hal::{MediaDevice, MediaKind};
+        let all = [
+            ("tone-440", MediaKind::AudioInput, true),
+            ("tone-1000", MediaKind::AudioInput, false),
+            ("tone-700", MediaKind::AudioInput, false),
+            ("speaker-a", MediaKind::AudioOutput, true),
+            ("speaker-b", MediaKind::AudioOutput, false),
+        ];
+        Ok(all
+            .into_iter()
+            .filter(|(id, _, _)| !self.is_unplugged(id))
+            .map(|(id, kind, is_system_default)| MediaDevice {
+                id: id.into(),
+                label: id.into(),
+                kind,
+                is_system_default,
+            })
+            .collect())
+    }
+
+    fn open_capture(
+        &self,
+        device_id: Option<&str>,
+        _format: AudioFormat,
+    ) -> Result<RoutingMic, ErrorKind> {
+        let id = device_id.unwrap_or("tone-440");
+        let hz: f32 = id
+            .strip_prefix("tone-")
+            .and_then(|h| h.parse().ok())
+            .ok_or(ErrorKind::NotFound)?;
+        if self.is_unplugged(id) {
+            return Err(ErrorKind::NotFound);
+        }
+        self.note_open(device_id.unwrap_or("default"));
+        Ok(RoutingMic {
+            id: id.to_string(),
+            tone: genesys_webrtc::media::tone::ToneGenerator::new(hz, 0.3, FORMAT.sample_rate),
+            devices: self.clone(),
+        })
+    }
+
+    fn open_playout(
+        &self,
+        device_id: Option<&str>,
+        _format: AudioFormat,
+    ) -> Result<RoutingSpeaker, ErrorKind> {
+        let id = device_id.unwrap_or("speaker-a");
+        if !matches!(id, "speaker-a" | "speaker-b") || self.is_unplugged(id) {
+            return Err(ErrorKind::NotFound);
+        }
+        self.note_open(device_id.unwrap_or("default"));
+        Ok(RoutingSpeaker {
+            id: id.to_string(),
+            devices: self.clone(),
+        })
+    }
+}

@@ -89,9 +89,14 @@ impl Engine {
         self.sessions.values().map(|c| &c.info)
     }
 
-    /// JS `acceptSession({ id })`: answers the offer (media connects).
+    /// JS `acceptSession({ id })`: answers the offer (media connects) with the SDK default
+    /// devices; [`Engine::accept_session_with`] chooses devices.
     pub fn accept_session(&mut self, now: Instant, id: &str) -> Result<(), SessionError> {
-        self.advance(now);
+        self.accept_session_with(now, id, super::AcceptSessionOptions::default())
+    }
+
+    /// Answers a pending offer; the route was set by the caller.
+    pub(crate) fn answer_offer(&mut self, now: Instant, id: &str) -> Result<(), SessionError> {
         let Some(call) = self.sessions.get(id) else {
             return Err(SessionError::UnknownSession(id.to_string()));
         };
@@ -178,7 +183,7 @@ impl Engine {
         Ok(())
     }
 
-    fn session_id_for(&self, id_or_conversation: &str) -> Result<String, SessionError> {
+    pub(crate) fn session_id_for(&self, id_or_conversation: &str) -> Result<String, SessionError> {
         if self.sessions.contains_key(id_or_conversation) {
             return Ok(id_or_conversation.to_string());
         }
@@ -522,8 +527,11 @@ impl Engine {
         if !reinvite {
             self.emit(SdkEvent::SessionStarted(info.clone()));
         }
-        if self.opts.auto_connect_sessions || reinvite {
+        if reinvite {
             self.answer(now, &sid);
+        } else if self.opts.auto_connect_sessions {
+            // As JS `acceptSession` with no device ids: the SDK defaults.
+            let _ = self.accept_session(now, &sid);
         }
     }
 

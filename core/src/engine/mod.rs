@@ -17,6 +17,7 @@ mod connection;
 mod conversations;
 mod discovery;
 mod initialization;
+mod media_route;
 mod participant;
 mod pending;
 mod rest_calls;
@@ -42,6 +43,9 @@ use crate::xmpp::ping::PingMonitor;
 pub use audio::{AUDIO_RATE, FRAME_SAMPLES};
 use connection::{Link, Socket};
 pub use conversations::{ConversationInfo, ConversationUpdate};
+pub use media_route::{
+    AcceptSessionOptions, DefaultDevicesUpdate, MediaRoute, OutgoingMediaUpdate,
+};
 pub use participant::StartSoftphoneParams;
 use rest_calls::RestCall;
 pub use sizes::EngineSizes;
@@ -287,6 +291,7 @@ pub struct Engine {
     conversations: BTreeMap<String, crate::rest::Conversation>,
     sessions: BTreeMap<String, calls::CallSession>,
     local_udp: Vec<std::net::SocketAddr>,
+    route: media_route::MediaRoute,
     reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache,
     early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates,
     place_call_results: VecDeque<(u64, Result<String, crate::rest::RestError>)>,
@@ -300,6 +305,7 @@ impl Engine {
             crate::options::Credentials::AccessToken(t) => Some(t.clone()),
             crate::options::Credentials::Guest { .. } => None,
         };
+        let route = media_route::MediaRoute::new(opts.defaults.clone());
         Engine {
             policy: ReconnectPolicy::new(opts.reconnect_max_delay),
             resource: opts.jid_resource.clone(),
@@ -342,6 +348,7 @@ impl Engine {
             conversations: BTreeMap::new(),
             sessions: BTreeMap::new(),
             local_udp: Vec::new(),
+            route,
             reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache::new(),
             early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates::new(),
             place_call_results: VecDeque::new(),

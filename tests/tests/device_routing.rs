@@ -1,0 +1,258 @@
+//! The Device ID rules in a live call over real sockets: the SDK (smol backend) runs
+//! `run_audio_devices` on a device set whose microphones are tones, so the fake cloud's media
+//! peer can tell from what it hears which microphone is open. Covers `accept_session` media
+//! options, `update_outgoing_media`, `set_audio_mute`'s `unmute_device_id`, a microphone that
+//! vanishes mid-call (error event, fallback by the rules, the call goes on),
+//! `update_output_device` and `update_default_devices`, all without renegotiation. Prints the
+//! audible gap of a microphone switch as the far end hears it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use genesys_webrtc::devices::DeviceRequest;
+use genesys_webrtc::engine::{AcceptSessionOptions, DefaultDevicesUpdate, OutgoingMediaUpdate};
+use genesys_webrtc::local_audio::run_audio_devices;
+use genesys_webrtc::media::goertzel::Goertzel;
+use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
+use genesys_webrtc::{InitializeOptions, SdkErrorKind, SdkEvent, SdkOptions, SessionError};
+use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig};
+use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc_smol::SmolClock;
+use genesys_webrtc_tests::{next_event, RoutingDevices};
+
+const TONES: [f32; 3] = [440.0, 700.0, 1000.0];
+
+/// Which of our microphone tones the far end hears in `samples`, if one clearly.
+fn heard_tone(samples: &[i16], rate: u32) -> Option<f32> {
+    TONES
+        .into_iter()
+        .find(|f| Goertzel::detect(samples, *f, rate))
+}
+
+/// The far end's last `ms` of received audio.
+fn far_end_tail(server: &FakeCloudServer, call: CallId, ms: u32) -> (u32, Vec<i16>) {
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    let n = (rate * ms / 1000) as usize;
+    (rate, heard[heard.len().saturating_sub(n)..].to_vec())
+}
+
+/// Waits until the far end hears `hz` over its last 300 ms (up to 3 s), then checks it again.
+fn assert_far_end_hears(server: &FakeCloudServer, call: CallId, hz: f32, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (rate, tail) = far_end_tail(server, call, 300);
+        if heard_tone(&tail, rate) == Some(hz) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the far end hears {:?}, not {hz} Hz",
+            heard_tone(&tail, rate)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The longest stretch (ms) in which the far end heard none of our tones, between the last
+/// 10 ms block of `from` and the first block of `to`, after sample `start`.
+fn switch_gap_ms(samples: &[i16], rate: u32, start: usize, from: f32, to: f32) -> Option<u32> {
+    let block = (rate / 100) as usize;
+    let blocks: Vec<Option<f32>> = samples
+        .get(start..)?
+        .chunks(block)
+        .filter(|c| c.len() == block)
+        .map(|c| {
+            // 10 ms is too short for `detect` at 440 Hz (4.4 periods): take the strongest of
+            // our tones in any block that is not silent.
+            (Goertzel::level_dbfs(c) > -40.0)
+                .then(|| Goertzel::dominant_frequency_in(c, &TONES, rate))
+                .flatten()
+        })
+        .collect();
+    let first_to = blocks.iter().position(|b| *b == Some(to))?;
+    let last_from = blocks[..first_to].iter().rposition(|b| *b == Some(from))?;
+    Some(((first_to - last_from - 1) * 10) as u32)
+}
+
+#[test]
+fn devices_follow_the_session_api_mid_call_without_renegotiation() {
+    let server = FakeCloudServer::start(
+        CloudConfig::for_environment("fake.genesys.test"),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .unwrap();
+    let token = server.with_cloud(|c| c.config().access_token.clone());
+    let options = SdkOptions::builder()
+        .environment(server.environment())
+        .api_host(server.api_host())
+        .ws_host(server.ws_host())
+        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+        .access_token(token)
+        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .auto_connect_sessions(false)
+        .default_audio_device_id("tone-1000")
+        .build()
+        .unwrap();
+    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+
+    let call = server.with_cloud(|c| {
+        c.place_inbound_call(
+            Instant::now(),
+            CallOptions {
+                tone_hz: 1000.0,
+                ..CallOptions::default()
+            },
+        )
+    });
+    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::PendingSession(_))
+    }) else {
+        panic!("no pending session")
+    };
+    let sid = p.id.clone();
+    smol::block_on(sdk.accept_pending_session(&sid)).unwrap();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::SessionStarted(_))
+    })
+    .expect("session started");
+
+    // Bad input first: a session that does not exist, an empty update, an `undefined` output.
+    assert!(matches!(
+        smol::block_on(sdk.update_outgoing_media("nope", OutgoingMediaUpdate::default())),
+        Err(SessionError::UnknownSession(_))
+    ));
+    assert!(matches!(
+        smol::block_on(sdk.update_outgoing_media(&sid, OutgoingMediaUpdate::default())),
+        Err(SessionError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        smol::block_on(sdk.update_output_device(DeviceRequest::Unchanged)),
+        Err(SessionError::InvalidInput { .. })
+    ));
+
+    // Accept with no device ids: the SDK default microphone (tone-1000), the system default
+    // speaker (speaker-a, there is no default speaker).
+    smol::block_on(sdk.accept_session_with(&sid, AcceptSessionOptions::default())).unwrap();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("media connected");
+    let devices = RoutingDevices::default();
+    let (audio_sdk, audio_devices) = (sdk.clone(), devices.clone());
+    // 10 s of audio; the phases below take about 8.
+    let audio = std::thread::spawn(move || {
+        smol::block_on(run_audio_devices(
+            &audio_sdk,
+            &SmolClock::new(),
+            &audio_devices,
+            Some(500),
+        ))
+    });
+    assert_far_end_hears(&server, call, 1000.0, "accepted with the SDK default");
+
+    // update_outgoing_media: tone-440, no renegotiation.
+    let mark = server.with_cloud(|c| c.received_audio(call).1.len());
+    smol::block_on(sdk.update_outgoing_media(
+        &sid,
+        OutgoingMediaUpdate {
+            audio_device_id: DeviceRequest::id("tone-440"),
+            ..OutgoingMediaUpdate::default()
+        },
+    ))
+    .unwrap();
+    assert_far_end_hears(&server, call, 440.0, "update_outgoing_media");
+    std::thread::sleep(Duration::from_millis(300));
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    let gap = switch_gap_ms(&heard, rate, mark, 1000.0, 440.0).expect("the switch was heard");
+    println!("microphone switch: audible gap at the far end {gap} ms (target < 100 ms)");
+
+    // Mute, then unmute onto tone-700.
+    smol::block_on(sdk.set_audio_mute(&sid, true)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let before = server.with_cloud(|c| c.received_audio(call).1.len());
+    std::thread::sleep(Duration::from_millis(500));
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    let muted_part = &heard[before.min(heard.len())..];
+    assert_eq!(heard_tone(muted_part, rate), None, "muted: no tone");
+    smol::block_on(sdk.set_audio_mute_with(&sid, false, DeviceRequest::id("tone-700"))).unwrap();
+    assert_far_end_hears(&server, call, 700.0, "unmute_device_id");
+
+    // tone-700 vanishes: an error event, and the rules fall back to the SDK default.
+    devices.unplug("tone-700");
+    let err = next_event(
+        &mut events,
+        Duration::from_secs(5),
+        |e| matches!(e, SdkEvent::Error(err) if err.kind == SdkErrorKind::Media),
+    );
+    let Some(SdkEvent::Error(err)) = err else {
+        panic!("no media error event for the vanished microphone")
+    };
+    assert!(err.details.contains("tone-700"), "{}", err.details);
+    assert_far_end_hears(&server, call, 1000.0, "fallback to the SDK default");
+
+    // The speaker: to speaker-b; an id that is not present leaves it there.
+    smol::block_on(sdk.update_output_device(DeviceRequest::id("speaker-b"))).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let b = devices.played("speaker-b");
+    assert!(
+        b.len() > 48_000 / 2 && Goertzel::detect(&b[b.len() - 9600..], 1000.0, 48_000),
+        "speaker-b plays the far end ({} samples)",
+        b.len()
+    );
+    smol::block_on(sdk.update_output_device(DeviceRequest::id("speaker-zzz"))).unwrap();
+    let err = next_event(
+        &mut events,
+        Duration::from_secs(5),
+        |e| matches!(e, SdkEvent::Error(err) if err.kind == SdkErrorKind::Media),
+    );
+    assert!(
+        matches!(&err, Some(SdkEvent::Error(e)) if e.details.contains("speaker-zzz")),
+        "{err:?}"
+    );
+    let before = devices.played("speaker-b").len();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(
+        devices.played("speaker-b").len() > before,
+        "speaker-b still plays"
+    );
+
+    // New defaults moved onto the active session.
+    sdk.update_default_devices(DefaultDevicesUpdate {
+        audio_device_id: Some(Some("tone-440".into())),
+        update_active_sessions: true,
+        ..DefaultDevicesUpdate::default()
+    });
+    assert_far_end_hears(&server, call, 440.0, "update_default_devices");
+
+    // One offer, one answer: none of this renegotiated.
+    let log = server.with_cloud(|c| c.call_log(call));
+    let answers = log.iter().filter(|l| l.contains("answer received")).count();
+    assert_eq!(answers, 1, "{log:#?}");
+    let opened = devices.opened();
+    assert_eq!(
+        opened,
+        [
+            "tone-1000",
+            "default",
+            "tone-440",
+            "tone-700",
+            "tone-1000",
+            "speaker-b",
+            "tone-440"
+        ],
+        "devices opened, in order"
+    );
+
+    smol::block_on(sdk.end_session(&sid)).unwrap();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .expect("ended");
+    audio.join().unwrap().unwrap();
+    drop(events);
+    drop(sdk);
+    thread.join().unwrap();
+    server.shutdown();
+}
