@@ -6,8 +6,11 @@
 //! jitter; bytes on one connection stay in order (like TCP). Nothing here sleeps or touches a real
 //! socket: a 10-minute scenario runs in milliseconds, and the same seed gives the same run.
 //!
-//! Faults: [`SimNetwork::set_reachable`] makes new connections fail (`ConnectionRefused`), and
-//! [`SimNetwork::cut_all`] breaks every open connection at once.
+//! Faults: [`SimNetwork::set_reachable`] makes new connections fail (`ConnectionRefused`),
+//! [`SimNetwork::cut_all`] breaks every open connection at once, [`SimNetwork::set_latency`]
+//! changes latency at any time (a latency spike), [`SimNetwork::set_datagram_loss`] drops media
+//! datagrams and [`SimNetwork::set_datagram_reorder`] holds some back so later ones overtake
+//! them. The fake cloud adds its own (REST statuses, silence, closing the streams).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -69,7 +72,11 @@ pub struct SimNetwork {
     engine: Engine,
     cloud: FakeCloud,
     now: Instant,
+    /// Latency draws for byte streams (signaling, REST).
     rng: fastrand::Rng,
+    /// Latency, loss and reorder draws for media datagrams: a stream of its own, so the number
+    /// of datagrams (which str0m's own randomness can change) never shifts signaling timing.
+    media_rng: fastrand::Rng,
     base_latency: Duration,
     jitter: Duration,
     queue: BinaryHeap<Reverse<(Instant, u64, Delivery)>>,
@@ -81,6 +88,9 @@ pub struct SimNetwork {
     transmits: Vec<(Instant, Transmit)>,
     loss: f64,
     datagrams_lost: u64,
+    reorder: f64,
+    reorder_extra: Duration,
+    datagrams_reordered: u64,
     audio_next: Option<Instant>,
     tone: Option<ToneGenerator>,
     playout: Vec<i16>,
@@ -99,6 +109,7 @@ impl SimNetwork {
             cloud,
             now: start,
             rng: fastrand::Rng::with_seed(seed),
+            media_rng: fastrand::Rng::with_seed(seed ^ 0x6d65_6469_615f_726e),
             base_latency: Duration::from_millis(5),
             jitter: Duration::from_millis(2),
             queue: BinaryHeap::new(),
@@ -109,6 +120,9 @@ impl SimNetwork {
             transmits: Vec::new(),
             loss: 0.0,
             datagrams_lost: 0,
+            reorder: 0.0,
+            reorder_extra: Duration::ZERO,
+            datagrams_reordered: 0,
             audio_next: None,
             tone: None,
             playout: Vec::new(),
@@ -130,6 +144,19 @@ impl SimNetwork {
     /// Media datagrams dropped so far by [`SimNetwork::set_datagram_loss`].
     pub fn datagrams_lost(&self) -> u64 {
         self.datagrams_lost
+    }
+
+    /// Reorders media datagrams: this fraction (0.0–1.0) of them, from the seed, gets up to
+    /// `extra` more delay than the link's latency, so datagrams sent after it arrive first.
+    /// `0.0` turns it off.
+    pub fn set_datagram_reorder(&mut self, fraction: f64, extra: Duration) {
+        self.reorder = fraction.clamp(0.0, 1.0);
+        self.reorder_extra = extra;
+    }
+
+    /// Media datagrams held back so far by [`SimNetwork::set_datagram_reorder`].
+    pub fn datagrams_reordered(&self) -> u64 {
+        self.datagrams_reordered
     }
 
     /// Starts the 20 ms audio clock: every tick the engine gets a captured frame (this tone, or
@@ -308,6 +335,12 @@ impl SimNetwork {
         self.base_latency + Duration::from_micros(extra)
     }
 
+    fn media_latency(&mut self) -> Duration {
+        let j = self.jitter.as_micros() as u64;
+        let extra = if j == 0 { 0 } else { self.media_rng.u64(0..=j) };
+        self.base_latency + Duration::from_micros(extra)
+    }
+
     /// Schedules a delivery on connection `id` in one direction, keeping order per direction.
     fn schedule_dir(&mut self, id: u64, to_cloud: bool) -> Option<Instant> {
         let lat = self.latency();
@@ -375,11 +408,16 @@ impl SimNetwork {
         data: Vec<u8>,
         to_cloud: bool,
     ) {
-        if self.loss > 0.0 && self.rng.f64() < self.loss {
+        if self.loss > 0.0 && self.media_rng.f64() < self.loss {
             self.datagrams_lost += 1;
             return;
         }
-        let at = self.now + self.latency();
+        let mut at = self.now + self.media_latency();
+        if self.reorder > 0.0 && self.media_rng.f64() < self.reorder {
+            let extra = self.reorder_extra.as_micros() as u64;
+            at += Duration::from_micros(self.media_rng.u64(0..=extra));
+            self.datagrams_reordered += 1;
+        }
         let d = if to_cloud {
             Delivery::ToCloudDatagram(source, destination, data)
         } else {
