@@ -84,6 +84,21 @@ impl std::fmt::Debug for IceServer {
     }
 }
 
+/// JS `eagerPersistentConnectionEstablishment` (PROTOCOL.md §9.3): what the SDK does with a
+/// softphone propose carrying `inin-priv-answer-mode="Auto"`, which the service sends to set up
+/// a persistent connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EagerPersistentConnection {
+    /// Proceed silently; the application hears of no pending session (JS `auto`).
+    #[default]
+    Auto,
+    /// Emit a pending session and let the application decide (JS `event`).
+    Event,
+    /// Ignore the propose completely: no event, no reply (JS `none`).
+    None,
+}
+
 /// Default devices (JS `defaults.audioDeviceId`, `videoDeviceId`, `outputDeviceId`). `None` means
 /// the system default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -258,6 +273,9 @@ pub struct SdkOptions {
     pub auto_answer_outbound_calls: bool,
     /// Connect media as soon as a session starts (JS `autoConnectSessions`; default `true`).
     pub auto_connect_sessions: bool,
+    /// What to do with `inin-priv-answer-mode="Auto"` softphone proposes, which set up a
+    /// persistent connection (JS `eagerPersistentConnectionEstablishment`; default `Auto`).
+    pub eager_persistent_connection: EagerPersistentConnection,
     /// Extra ICE servers used in addition to the discovered ones (JS `iceServers`).
     pub ice_servers: Vec<IceServer>,
     /// Default devices (JS `defaults`).
@@ -330,6 +348,7 @@ pub struct SdkOptionsBuilder {
     session_survivability: Option<bool>,
     auto_answer_outbound_calls: Option<bool>,
     auto_connect_sessions: Option<bool>,
+    eager_persistent_connection: Option<EagerPersistentConnection>,
     ice_servers: Vec<IceServer>,
     defaults: MediaDefaults,
     log_level: Option<LogLevel>,
@@ -372,6 +391,11 @@ impl SdkOptionsBuilder {
     /// JS `autoConnectSessions`.
     pub fn auto_connect_sessions(mut self, on: bool) -> Self {
         self.auto_connect_sessions = Some(on);
+        self
+    }
+    /// JS `eagerPersistentConnectionEstablishment`.
+    pub fn eager_persistent_connection(mut self, mode: EagerPersistentConnection) -> Self {
+        self.eager_persistent_connection = Some(mode);
         self
     }
     /// JS `iceServers` (adds one).
@@ -537,6 +561,7 @@ impl SdkOptionsBuilder {
             session_survivability: self.session_survivability.unwrap_or(true),
             auto_answer_outbound_calls: self.auto_answer_outbound_calls.unwrap_or(true),
             auto_connect_sessions: self.auto_connect_sessions.unwrap_or(true),
+            eager_persistent_connection: self.eager_persistent_connection.unwrap_or_default(),
             ice_servers: self.ice_servers,
             defaults: self.defaults,
             log_level: self.log_level.unwrap_or(LogLevel::Info),

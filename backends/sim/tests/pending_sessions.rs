@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use genesys_webrtc::options::SessionType;
+use genesys_webrtc::options::{EagerPersistentConnection, SessionType};
 use genesys_webrtc::wire::xml::{self, Element, XmlLimits};
 use genesys_webrtc::{SdkEvent, SessionError};
 use genesys_webrtc_sim::cloud::LogEntry;
@@ -275,4 +275,50 @@ fn a_flood_of_proposes_stays_bounded() {
     assert!(evs.iter().any(
         |e| matches!(e, SdkEvent::CancelPendingSession { session_id, .. } if session_id == "f-0")
     ));
+}
+
+/// A persistent-connection propose (`inin-priv-answer-mode="Auto"`, PROTOCOL.md §9.3) under each
+/// `eagerPersistentConnectionEstablishment` mode: (pending events, JMI stanzas sent).
+fn private_answer_propose(mode: EagerPersistentConnection, seed: u64) -> (Vec<SdkEvent>, usize) {
+    let mut sim = SimNetwork::ready_user(ENV, seed, |b| b.eager_persistent_connection(mode));
+    let bare = sim.cloud().config().jabber_id.clone();
+    deliver(
+        &mut sim,
+        &jmi(
+            GJOLL,
+            "propose",
+            &[
+                ("id", "p-1"),
+                ("inin-cid", "c-p"),
+                ("inin-priv-answer-mode", "Auto"),
+                ("inin-sdp-over-xmpp", "true"),
+            ],
+            &bare,
+        ),
+    );
+    let sent = sent_jmi(&mut sim);
+    if let Some(p) = sent.first() {
+        assert_eq!(p.attr("to"), Some(GJOLL));
+        assert!(p.child("proceed", "urn:xmpp:jingle-message:0").is_some());
+    }
+    (pending_events(&sim), sent.len())
+}
+
+#[test]
+fn persistent_connection_proposes_follow_the_eager_option() {
+    // auto (the default): proceed at once, no event.
+    let (events, sent) = private_answer_propose(EagerPersistentConnection::Auto, 31);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(sent, 1, "a silent proceed");
+    // event: an ordinary pending session, nothing sent until the app decides.
+    let (events, sent) = private_answer_propose(EagerPersistentConnection::Event, 32);
+    assert!(
+        matches!(events.as_slice(), [SdkEvent::PendingSession(p)] if p.id == "p-1" && !p.auto_answer),
+        "{events:?}"
+    );
+    assert_eq!(sent, 0);
+    // none: nothing at all.
+    let (events, sent) = private_answer_propose(EagerPersistentConnection::None, 33);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(sent, 0);
 }

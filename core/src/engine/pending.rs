@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::participant::ParticipantAction;
 use super::{Engine, Identity, SessionError};
 use crate::events::{SdkErrorKind, SdkEvent};
-use crate::options::SessionType;
+use crate::options::{EagerPersistentConnection, SessionType};
 use crate::session::events::PendingSession;
 use crate::signaling::jmi::{self, JmiAction, JmiMessage, Propose, SessionId};
 
@@ -223,10 +223,22 @@ impl Engine {
         };
         match session_type {
             SessionType::Softphone if p.is_private_auto_answer() => {
-                // eagerPersistentConnectionEstablishment = auto: proceed silently; the app never
-                // hears of this propose, so it is not a pending session.
-                self.send_proceed(&id);
-                return;
+                match self.opts.eager_persistent_connection {
+                    // Proceed silently; the app never hears of this propose, so it is not a
+                    // pending session.
+                    EagerPersistentConnection::Auto => {
+                        self.send_proceed(&id);
+                        return;
+                    }
+                    // An ordinary pending session (below).
+                    EagerPersistentConnection::Event => {}
+                    // No event, no reply.
+                    _ => {
+                        tracing::debug!("persistent-connection propose ignored (option none)");
+                        self.proposes.remove(&id);
+                        return;
+                    }
+                }
             }
             SessionType::CollaborateVideo => {
                 let own_user = match &self.identity {
