@@ -810,11 +810,9 @@ impl Candidate {
     ///
     /// Only ASCII whitespace (what [`Candidate::parse_value`] splits fields on) is trimmed, so
     /// a field ending in other Unicode whitespace (U+00A0 …) is kept whole and the line
-    /// round-trips through [`Candidate::to_sdp_attribute`].
+    /// round-trips through [`Candidate::to_sdp_attribute`]. The length limit applies to the
+    /// value after `candidate:`, as in [`Candidate::parse_value`].
     pub fn parse(line: &str) -> Result<Candidate, SdpError> {
-        if line.len() > MAX_CANDIDATE_BYTES {
-            return Err(SdpError::BadCandidate("too long"));
-        }
         let line = line.trim_matches(|c: char| c.is_ascii_whitespace());
         let line = line.strip_prefix("a=").unwrap_or(line);
         let value = line
@@ -828,7 +826,11 @@ impl Candidate {
     /// Fields are separated by ASCII whitespace. Any other control character (U+000B, NUL,
     /// DEL, C1 …) is rejected: RFC 8839 fields are visible characters, and such a character
     /// could neither be trimmed consistently nor be written into a Jingle XML attribute.
+    /// Values longer than [`MAX_CANDIDATE_BYTES`] without the surrounding whitespace are
+    /// rejected; what [`Candidate::to_sdp_attribute`] writes for a parsed value is never longer
+    /// (single spaces, each field once, numbers without leading zeros or `+`).
     pub fn parse_value(value: &str) -> Result<Candidate, SdpError> {
+        let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
         if value.len() > MAX_CANDIDATE_BYTES {
             return Err(SdpError::BadCandidate("too long"));
         }
@@ -1141,6 +1143,38 @@ a=ssrc:3735928559 label:track-a\r\n";
         let c = Candidate::parse(&format!("\t a=candidate:\x0c{base}\tgeneration 0 \r\n")).unwrap();
         assert_eq!(c.generation, Some(0));
         assert_eq!(Candidate::parse(&c.to_sdp_attribute()), Ok(c));
+    }
+
+    /// Fuzz finding (fuzz/regressions/candidate/value_at_limit_line_too_long): `parse_value`
+    /// limited the value but `parse` the whole line, so the `candidate:…` line written for a
+    /// value just under the limit was rejected by `parse`.
+    #[test]
+    fn candidate_limit_applies_to_the_value() {
+        let base = "1 1 udp 1 192.0.2.10 46243 typ host x ";
+        let value = format!("{base}{}", "y".repeat(MAX_CANDIDATE_BYTES - base.len()));
+        assert_eq!(value.len(), MAX_CANDIDATE_BYTES);
+        let c = Candidate::parse_value(&value).unwrap();
+        let line = c.to_sdp_attribute();
+        assert!(line.len() > MAX_CANDIDATE_BYTES);
+        assert_eq!(Candidate::parse(&line), Ok(c.clone()));
+        assert_eq!(Candidate::parse(&format!(" a={line}\r\n")), Ok(c.clone()));
+        // Surrounding whitespace does not count; one more byte of value does.
+        assert_eq!(Candidate::parse_value(&format!("\t{value}  \r\n")), Ok(c));
+        let long = format!("{value}y");
+        assert_eq!(
+            Candidate::parse_value(&long),
+            Err(SdpError::BadCandidate("too long"))
+        );
+        assert_eq!(
+            Candidate::parse(&format!("candidate:{long}")),
+            Err(SdpError::BadCandidate("too long"))
+        );
+        // Written numbers are never longer than read ones.
+        let c = Candidate::parse_value("1 +01 udp 0007 h 09 typ host generation +0").unwrap();
+        assert_eq!(
+            c.to_sdp_attribute(),
+            "candidate:1 1 udp 7 h 9 typ host generation 0"
+        );
     }
 
     #[test]

@@ -320,8 +320,11 @@ pub fn parse(input: &str, limits: &XmlLimits) -> Result<Element, XmlError> {
                 }
             }
             Event::Text(t) => {
+                // XMPP is XML 1.0 (RFC 6120 §11.1): only CR LF and CR are line ends. quick-xml's
+                // `xml_content` applies the XML 1.1 rules, which also turn U+0085 and U+2028
+                // into LF, so text holding them (as written by `escape`) changed on a re-parse.
                 let text = t
-                    .xml_content()
+                    .xml10_content()
                     .map_err(|e| XmlError::Malformed(short(&e.to_string())))?;
                 push_text(&mut stack, &root, &text)?;
             }
@@ -554,6 +557,15 @@ mod tests {
         let ok = p("<\u{e9}l\u{e9}ment_1.a-b xml:lang=\"en\" a\u{b7}1=\"x\" _b=\"y\"/>").unwrap();
         assert_eq!(ok.name, "\u{e9}l\u{e9}ment_1.a-b");
         assert_eq!(p(&ok.to_xml()), Ok(ok));
+    }
+
+    /// Fuzz finding (fuzz/regressions/xml/nel_in_text_became_lf): text holding U+0085 (NEL)
+    /// or U+2028 was read with XML 1.1 line-end rules, so after serializing it came back as LF.
+    #[test]
+    fn xml_1_0_line_ends_only() {
+        let el = p("<a>1&#x85;2\u{85}3&#x2028;4\u{2028}5\r\n6\r7</a>").unwrap();
+        assert_eq!(el.text(), "1\u{85}2\u{85}3\u{2028}4\u{2028}5\n6\n7");
+        assert_eq!(p(&el.to_xml()), Ok(el));
     }
 
     #[test]
