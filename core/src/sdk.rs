@@ -166,6 +166,8 @@ impl Sdk {
     }
 
     /// JS `acceptPendingSession`: answers a [`SdkEvent::PendingSession`] (JMI `proceed`).
+    /// [`SessionError::NotConnected`] while the streaming connection is down (the `proceed`
+    /// could not be sent); the session stays pending, so accept again after `connected`.
     pub async fn accept_pending_session(&self, id: &str) -> Result<(), SessionError> {
         self.session(SessionCommand::AcceptPending(id.into())).await
     }
