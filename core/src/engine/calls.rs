@@ -76,6 +76,9 @@ pub(crate) struct CallSession {
     pub(crate) last_stats: crate::media::rtc::MediaStats,
     /// Set while a local terminate waits for its acknowledgement.
     pub(crate) ending: Option<Ending>,
+    /// A `sessionStarted` was emitted that no `sessionEnded` answered yet (a persistent
+    /// connection's session starts and ends once per call while it stays up).
+    pub(crate) started: bool,
 }
 
 impl Engine {
@@ -516,6 +519,7 @@ impl Engine {
                 media_deadline: None,
                 last_stats: crate::media::rtc::MediaStats::default(),
                 ending: None,
+                started: true,
             },
         );
         for c in early {
@@ -780,10 +784,12 @@ impl Engine {
                 reason: reason.clone(),
             },
         });
-        self.emit(SdkEvent::SessionEnded {
-            session: call.info,
-            reason,
-        });
+        if call.started {
+            self.emit(SdkEvent::SessionEnded {
+                session: call.info,
+                reason,
+            });
+        }
     }
 
     /// Ends every session after the WebSocket dropped when survivability is off.

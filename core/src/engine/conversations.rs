@@ -177,5 +177,22 @@ impl Engine {
             current,
             active_conversation_id: active,
         }));
+        let outbound = call.direction.as_deref() == Some("outbound");
+        let remote_address = conv
+            .participants
+            .iter()
+            .find(|other| other.user_id.as_deref() != Some(user_id.as_str()))
+            .and_then(|other| other.address.clone())
+            .unwrap_or_default();
+        let now = self.now;
+        self.on_persistent_conversation(
+            now,
+            super::persistent::UserCall {
+                conversation_id: &conv.id,
+                state: &state,
+                outbound,
+                remote_address,
+            },
+        );
     }
 }

@@ -145,6 +145,7 @@ impl Engine {
                 match result.and_then(|r| rest::parse_body::<StationBody>(req, &r)) {
                     Ok(st) => {
                         let appearances = st.web_rtc_call_appearances.unwrap_or(1);
+                        self.set_station_persistence(st.web_rtc_persistent_enabled, appearances);
                         self.emit(SdkEvent::ConcurrentSoftphoneSessionsEnabled(
                             appearances > 1,
                         ));

@@ -20,6 +20,7 @@ mod initialization;
 mod media_route;
 mod participant;
 mod pending;
+mod persistent;
 mod rest_calls;
 mod sizes;
 mod stanzas;
@@ -292,6 +293,8 @@ pub struct Engine {
     sessions: BTreeMap<String, calls::CallSession>,
     local_udp: Vec<std::net::SocketAddr>,
     route: media_route::MediaRoute,
+    /// The station keeps a persistent connection with one call appearance (§9.3).
+    persistent_station: bool,
     reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache,
     early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates,
     place_call_results: VecDeque<(u64, Result<String, crate::rest::RestError>)>,
@@ -349,6 +352,7 @@ impl Engine {
             sessions: BTreeMap::new(),
             local_udp: Vec::new(),
             route,
+            persistent_station: false,
             reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache::new(),
             early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates::new(),
             place_call_results: VecDeque::new(),

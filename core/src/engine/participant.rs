@@ -21,13 +21,15 @@ pub(crate) enum ParticipantAction {
     Mute(bool),
     /// `{"held": …}`.
     Hold(bool),
+    /// Answer a call on the persistent connection (`{"state":"connected"}`, §9.3).
+    Answer,
 }
 
 impl ParticipantAction {
     /// Call states to prefer when picking the participant.
     fn wanted_states(&self) -> &'static [&'static str] {
         match self {
-            ParticipantAction::Reject => &["alerting", "contacting"],
+            ParticipantAction::Reject | ParticipantAction::Answer => &["alerting", "contacting"],
             _ => &["connected", "dialing", "alerting", "contacting"],
         }
     }
@@ -101,6 +103,11 @@ impl Engine {
             ParticipantAction::Hold(h) => {
                 RestRequest::patch_participant(&cid, &pid, serde_json::json!({ "held": h }))
             }
+            ParticipantAction::Answer => RestRequest::patch_participant(
+                &cid,
+                &pid,
+                serde_json::json!({"state": "connected"}),
+            ),
         };
         self.start_call(now, RestPurpose::ParticipantUpdate { action }, request);
     }

@@ -34,6 +34,8 @@ pub(crate) struct PendingEntry {
     pub(crate) info: PendingSession,
     pub(crate) accepted: bool,
     pub(crate) seq: u64,
+    /// Synthesized for a call riding the persistent connection (§9.3): its conversation.
+    pub(crate) persistent_conversation: Option<String>,
 }
 
 impl Engine {
@@ -43,6 +45,16 @@ impl Engine {
         self.advance(now);
         if !self.pending.contains_key(id) {
             return Err(SessionError::UnknownSession(id.to_string()));
+        }
+        if let Some(entry) = self.pending.get_mut(id) {
+            if let Some(cid) = entry.persistent_conversation.clone() {
+                // §9.3: answered through REST on the persistent connection.
+                if !entry.accepted {
+                    entry.accepted = true;
+                    self.accept_persistent_pending(now, &cid);
+                }
+                return Ok(());
+            }
         }
         // Without a bound stream the proceed would be lost and the call would ring on.
         if self.full_jid().is_none() {
@@ -70,8 +82,13 @@ impl Engine {
         let Some(entry) = self.pending.remove(id) else {
             return Err(SessionError::UnknownSession(id.to_string()));
         };
-        let record = self.proposes.remove(id);
-        self.sdp_over_xmpp_ids.remove(id);
+        // A call on the persistent connection has no propose of its own: its id is the
+        // carrying session's, whose records stay.
+        let (record, _) = if entry.persistent_conversation.is_some() {
+            (None, None)
+        } else {
+            (self.proposes.remove(id), self.sdp_over_xmpp_ids.remove(id))
+        };
         if entry.info.session_type == SessionType::Softphone {
             self.start_participant_action(
                 now,
@@ -262,6 +279,7 @@ impl Engine {
                 info: info.clone(),
                 accepted: false,
                 seq: self.propose_seq,
+                persistent_conversation: None,
             },
         );
         self.trim_pending();

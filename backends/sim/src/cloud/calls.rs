@@ -240,6 +240,9 @@ struct Call {
     remote: Leg,
     user: Leg,
     initiate_iq_id: Option<String>,
+    /// The call whose media session (the persistent connection, PROTOCOL.md §9.3) carries this
+    /// one; such a call has no propose, offer or terminate of its own.
+    carrier: Option<CallId>,
     log: Vec<String>,
 }
 
@@ -292,6 +295,8 @@ pub(crate) struct Calls {
     serial: u64,
     /// Outbound calls whose propose waits until the REST response is queued.
     deferred: Vec<CallId>,
+    /// The call whose media session is the user's persistent connection, once one is up.
+    carrier: Option<CallId>,
     /// Stanza ids.
     stanza_serial: u64,
 }
@@ -373,10 +378,54 @@ impl FakeCloud {
 
     /// Rings the user: creates a conversation, proposes to every bound session of the user and
     /// publishes the conversation event (the user's call `alerting`).
+    ///
+    /// With a persistent connection up (station `webRtcPersistentEnabled`, one call
+    /// appearance, PROTOCOL.md §9.3) the call rides it instead: no propose, only the
+    /// conversation event; the user answers with `PATCH {"state":"connected"}`.
     pub fn place_inbound_call(&mut self, now: Instant, opts: CallOptions) -> CallId {
         let id = self.create_call(opts, CallDirection::Inbound);
-        self.propose(now, id);
+        self.propose_or_ride(now, id);
         id
+    }
+
+    /// Whether this tenant keeps persistent connections (§9.3).
+    fn persistent(&self) -> bool {
+        self.config.station_persistent_enabled && self.config.station_call_appearances <= 1
+    }
+
+    /// The call carrying the persistent connection, while its media is up.
+    fn live_carrier(&self) -> Option<CallId> {
+        let id = self.calls.carrier?;
+        let c = self.calls.map.get(&id)?;
+        c.peer
+            .as_ref()
+            .is_some_and(MediaPeer::is_connected)
+            .then_some(id)
+    }
+
+    /// The call whose media peer serves `id` (its carrier, or itself).
+    fn media_call(&self, id: CallId) -> CallId {
+        self.calls
+            .map
+            .get(&id)
+            .and_then(|c| c.carrier)
+            .unwrap_or(id)
+    }
+
+    fn propose_or_ride(&mut self, now: Instant, id: CallId) {
+        match self.live_carrier() {
+            Some(carrier) if self.persistent() => {
+                if let Some(c) = self.calls.map.get_mut(&id) {
+                    c.carrier = Some(carrier);
+                    c.note(format!(
+                        "rides the persistent connection of call {}",
+                        carrier.0
+                    ));
+                }
+                self.publish_conversation(now, id);
+            }
+            _ => self.propose(now, id),
+        }
     }
 
     /// Retracts a call that was not answered yet (JMI `retract` to every bound session of the
@@ -385,7 +434,16 @@ impl FakeCloud {
         if self.calls.map.get(&call).map(|c| &c.state) != Some(&CallState::Alerting) {
             return false;
         }
-        self.send_retract(now, call);
+        // A call riding the persistent connection was never proposed: the conversation event
+        // alone tells the client.
+        if self
+            .calls
+            .map
+            .get(&call)
+            .is_some_and(|c| c.carrier.is_none())
+        {
+            self.send_retract(now, call);
+        }
         self.finish_call(now, call, "retracted", None, Some("peer"));
         true
     }
@@ -436,6 +494,7 @@ impl FakeCloud {
 
     /// The media server sends DTMF digits (`0-9*#A-D`, `,` = 2 s pause) as RFC 4733 events.
     pub fn send_dtmf(&mut self, call: CallId, digits: &str) -> Result<(), String> {
+        let call = self.media_call(call);
         let peer = self
             .calls
             .map
@@ -481,6 +540,7 @@ impl FakeCloud {
     /// The audio the media server received: (sample rate, samples); rate 0 and no samples
     /// before any audio (or for an unknown call).
     pub fn received_audio(&self, call: CallId) -> (u32, Vec<i16>) {
+        let call = self.media_call(call);
         self.calls
             .map
             .get(&call)
@@ -491,6 +551,7 @@ impl FakeCloud {
 
     /// DTMF digits the media server received, in order.
     pub fn received_dtmf(&self, call: CallId) -> String {
+        let call = self.media_call(call);
         self.calls
             .map
             .get(&call)
@@ -501,6 +562,7 @@ impl FakeCloud {
 
     /// Media counters of a call (`None` before the offer).
     pub fn media_stats(&self, call: CallId) -> Option<MediaPeerStats> {
+        let call = self.media_call(call);
         self.calls
             .map
             .get(&call)
@@ -573,7 +635,7 @@ impl FakeCloud {
     /// Sends the proposes of outbound calls created by a REST request (after its response).
     pub(crate) fn run_deferred_calls(&mut self, now: Instant) {
         for id in std::mem::take(&mut self.calls.deferred) {
-            self.propose(now, id);
+            self.propose_or_ride(now, id);
         }
     }
 
@@ -766,6 +828,12 @@ impl FakeCloud {
             if state == Some("connected") && leg.state != "connected" && !c.state.is_over() {
                 leg.state = "connected";
                 changed = true;
+                // Answering a call that rides the persistent connection connects it.
+                if is_user && c.carrier.is_some() && c.state == CallState::Alerting {
+                    c.state = CallState::Connected;
+                    c.remote.state = "connected";
+                    c.note("answered on the persistent connection");
+                }
             }
         }
         if state == Some("disconnected") {
@@ -890,6 +958,7 @@ impl FakeCloud {
             remote,
             user,
             initiate_iq_id: None,
+            carrier: None,
             log: vec![format!("created ({direction:?}, {:?})", opts.mode)],
         };
         self.calls.map.insert(id, call);
@@ -947,7 +1016,11 @@ impl FakeCloud {
         let Some(c) = self.calls.map.get(&id) else {
             return;
         };
-        if notify == Notify::TerminateOrRetract {
+        // A persistent connection outlives its calls: no terminate for the call that set it up
+        // once its media is up, and nothing at all for the calls riding it (§9.3).
+        let keeps_media = self.persistent()
+            && (c.carrier.is_some() || c.peer.as_ref().is_some_and(MediaPeer::is_connected));
+        if notify == Notify::TerminateOrRetract && !keeps_media {
             if c.state.has_session() {
                 let condition = match reason {
                     "voicemail" | "retracted" => "success",
@@ -979,9 +1052,19 @@ impl FakeCloud {
         c.user.disconnect_type = user_disconnect.or(Some("endpoint"));
         c.remote.state = "disconnected";
         c.remote.disconnect_type = remote_disconnect.or(Some("endpoint"));
-        if let Some(p) = c.peer.as_mut() {
+        let keep = self.config.station_persistent_enabled
+            && self.config.station_call_appearances <= 1
+            && c.carrier.is_none()
+            && c.peer.as_ref().is_some_and(MediaPeer::is_connected);
+        if keep {
+            c.note("media kept as the persistent connection");
+            self.calls.carrier = Some(id);
+        } else if let Some(p) = c.peer.as_mut() {
             p.close();
         }
+        let Some(c) = self.calls.map.get_mut(&id) else {
+            return;
+        };
         c.note(format!("ended ({reason})"));
         self.publish_conversation(now, id);
     }
@@ -1402,6 +1485,7 @@ impl FakeCloud {
                 if !over {
                     self.finish_call(now, id, &reason, Some("client"), Some("peer"));
                 }
+                self.close_persistent(id);
             }
             Method::Offer { .. } => self.note(id, "offer from the client ignored"),
             other => self.note(id, format!("{} from the client ignored", other.name())),
@@ -1519,6 +1603,7 @@ impl FakeCloud {
                     .unwrap_or_else(|| "success".to_owned());
                 self.note(id, format!("session-terminate from the client ({reason})"));
                 self.finish_call(now, id, &reason, Some("client"), Some("peer"));
+                self.close_persistent(id);
             }
             _ => {
                 self.note(id, format!("{} from the client refused", j.action.as_str()));
@@ -1559,6 +1644,20 @@ impl FakeCloud {
             .and_then(|c| c.external.as_mut())
         {
             ext.client_candidates.push("end-of-candidates".to_owned());
+        }
+    }
+
+    /// The client ended the persistent connection's media session itself.
+    fn close_persistent(&mut self, id: CallId) {
+        if self.calls.carrier != Some(id) {
+            return;
+        }
+        self.calls.carrier = None;
+        if let Some(c) = self.calls.map.get_mut(&id) {
+            if let Some(p) = c.peer.as_mut() {
+                p.close();
+            }
+            c.note("persistent connection closed by the client");
         }
     }
 
