@@ -47,6 +47,22 @@ fn frames_per_tick(format: &AudioFormat) -> usize {
     }
 }
 
+// The echo canceller of a loop (`crate::media::echo`), or a stand-in without the `aec` feature.
+#[cfg(feature = "aec")]
+use crate::media::echo::EchoCanceller as Aec;
+
+#[cfg(not(feature = "aec"))]
+struct Aec;
+
+#[cfg(not(feature = "aec"))]
+impl Aec {
+    fn new() -> Self {
+        Aec
+    }
+    fn render(&mut self, _: &[i16]) {}
+    fn capture(&mut self, _: &mut [i16]) {}
+}
+
 /// A capture device and its conversion to the engine's 20 ms of 48 kHz mono.
 struct CaptureStage<C> {
     device: C,
@@ -154,6 +170,11 @@ where
 {
     let mut capture = capture.map(CaptureStage::new).transpose()?;
     let mut playout = playout.map(PlayoutStage::new).transpose()?;
+    // Echo cancellation needs both ends of the room.
+    let echo = capture.is_some()
+        && playout.is_some()
+        && sdk.media_route().await.is_ok_and(|r| r.echo_cancellation);
+    let mut aec = echo.then(Aec::new);
     let start: Instant = clock.now();
     let mut n: u64 = 0;
     loop {
@@ -161,12 +182,18 @@ where
             return Ok(());
         }
         if let Some(c) = capture.as_mut() {
-            if let Some(frame) = c.next().await.map_err(LocalAudioError::Capture)? {
+            if let Some(mut frame) = c.next().await.map_err(LocalAudioError::Capture)? {
+                if let Some(a) = aec.as_mut() {
+                    a.capture(&mut frame);
+                }
                 sdk.push_capture_frame(frame);
             }
         }
         if let Some(p) = playout.as_mut() {
             let frame = sdk.pull_playout_frame().await;
+            if let Some(a) = aec.as_mut() {
+                a.render(&frame);
+            }
             p.write(&frame).await.map_err(LocalAudioError::Playout)?;
         }
         n += 1;
@@ -207,13 +234,14 @@ where
     };
     let mut route: Option<MediaRoute> = None;
     let mut failed: Vec<String> = Vec::new();
+    let mut aec: Option<Aec> = None;
     let start: Instant = clock.now();
     let mut n: u64 = 0;
     loop {
         if ticks.is_some_and(|t| n >= t) {
             return Ok(());
         }
-        if n % ROUTE_POLL_TICKS == 0 {
+        if n.is_multiple_of(ROUTE_POLL_TICKS) {
             let Ok(now) = sdk.media_route().await else {
                 return Ok(());
             };
@@ -221,12 +249,20 @@ where
                 // A new request gives every device a new chance.
                 failed.clear();
                 apply_route(sdk, devices, &now, &mut open, &mut failed);
+                if now.echo_cancellation != aec.is_some() {
+                    aec = now.echo_cancellation.then(Aec::new);
+                }
                 route = Some(now);
             }
         }
         if let Some((target, c)) = open.capture.as_mut() {
             match c.next().await {
-                Ok(Some(frame)) => sdk.push_capture_frame(frame),
+                Ok(Some(mut frame)) => {
+                    if let Some(a) = aec.as_mut() {
+                        a.capture(&mut frame);
+                    }
+                    sdk.push_capture_frame(frame)
+                }
                 Ok(None) => {}
                 Err(kind) => {
                     let what = describe(target);
@@ -243,6 +279,9 @@ where
         }
         if let Some((target, p)) = open.playout.as_mut() {
             let frame = sdk.pull_playout_frame().await;
+            if let Some(a) = aec.as_mut() {
+                a.render(&frame);
+            }
             if let Err(kind) = p.write(&frame).await {
                 let what = describe(target);
                 sdk.report_device_error(format!("speaker {what} failed ({kind:?})"));

@@ -269,6 +269,9 @@ pub struct SdkOptions {
     /// Keep active media sessions across a WebSocket drop and reconnect (JS
     /// `sessionSurvivability`; default `true`, as the current streaming client always survives).
     pub session_survivability: bool,
+    /// Cancel acoustic echo in the SDK's audio loops (the JS `echoCancellation` constraint;
+    /// default `true`). Needs the `aec` feature; without it this has no effect.
+    pub echo_cancellation: bool,
     /// Answer calls the user placed without asking (JS `autoAnswerOutboundCalls`; default `true`).
     pub auto_answer_outbound_calls: bool,
     /// Connect media as soon as a session starts (JS `autoConnectSessions`; default `true`).
@@ -346,6 +349,7 @@ pub struct SdkOptionsBuilder {
     access_token: Option<Secret>,
     organization_id: Option<String>,
     session_survivability: Option<bool>,
+    echo_cancellation: Option<bool>,
     auto_answer_outbound_calls: Option<bool>,
     auto_connect_sessions: Option<bool>,
     eager_persistent_connection: Option<EagerPersistentConnection>,
@@ -381,6 +385,11 @@ impl SdkOptionsBuilder {
     /// JS `sessionSurvivability`.
     pub fn session_survivability(mut self, on: bool) -> Self {
         self.session_survivability = Some(on);
+        self
+    }
+    /// Acoustic echo cancellation in the audio loops (default on).
+    pub fn echo_cancellation(mut self, on: bool) -> Self {
+        self.echo_cancellation = Some(on);
         self
     }
     /// JS `autoAnswerOutboundCalls`.
@@ -559,6 +568,7 @@ impl SdkOptionsBuilder {
             environment,
             credentials,
             session_survivability: self.session_survivability.unwrap_or(true),
+            echo_cancellation: self.echo_cancellation.unwrap_or(true),
             auto_answer_outbound_calls: self.auto_answer_outbound_calls.unwrap_or(true),
             auto_connect_sessions: self.auto_connect_sessions.unwrap_or(true),
             eager_persistent_connection: self.eager_persistent_connection.unwrap_or_default(),

@@ -219,3 +219,110 @@ impl genesys_webrtc_hal::AudioDevices for RoutingDevices {
         })
     }
 }
+
+/// A room for echo tests: what the speaker plays comes back into the microphone `delay_ms`
+/// later at `gain` (the acoustic echo path), plus an optional near-end tone. One microphone
+/// (`room-mic`) and one speaker (`room-speaker`), both the system default.
+#[derive(Clone)]
+pub struct EchoRoom {
+    inner: Arc<Mutex<RoomState>>,
+}
+
+struct RoomState {
+    /// Samples played, waiting to reach the microphone.
+    air: std::collections::VecDeque<i16>,
+    gain: f32,
+    near: Option<genesys_webrtc::media::tone::ToneGenerator>,
+}
+
+impl EchoRoom {
+    /// A room with this echo delay and gain, and a near-end talker at `near_hz` (if any).
+    pub fn new(delay_ms: u32, gain: f32, near_hz: Option<f32>) -> Self {
+        let delay = (FORMAT.sample_rate / 1000 * delay_ms) as usize;
+        Self {
+            inner: Arc::new(Mutex::new(RoomState {
+                air: std::iter::repeat_n(0, delay).collect(),
+                gain,
+                near: near_hz.map(|hz| {
+                    genesys_webrtc::media::tone::ToneGenerator::new(hz, 0.2, FORMAT.sample_rate)
+                }),
+            })),
+        }
+    }
+}
+
+/// The microphone of an [`EchoRoom`].
+pub struct RoomMic(EchoRoom);
+/// The speaker of an [`EchoRoom`].
+pub struct RoomSpeaker(EchoRoom);
+
+impl ErrorType for EchoRoom {
+    type Error = ErrorKind;
+}
+impl ErrorType for RoomMic {
+    type Error = ErrorKind;
+}
+impl ErrorType for RoomSpeaker {
+    type Error = ErrorKind;
+}
+
+impl genesys_webrtc_hal::AudioCapture for RoomMic {
+    fn format(&self) -> AudioFormat {
+        FORMAT
+    }
+    async fn read_frame(&mut self, frame: &mut [i16]) -> Result<usize, ErrorKind> {
+        let mut room = self.0.inner.lock().map_err(|_| ErrorKind::Other)?;
+        let mut near = vec![0i16; frame.len()];
+        if let Some(t) = room.near.as_mut() {
+            t.fill(&mut near);
+        }
+        let gain = room.gain;
+        for (out, n) in frame.iter_mut().zip(near) {
+            let echo = f32::from(room.air.pop_front().unwrap_or(0)) * gain;
+            *out = (echo + f32::from(n)).clamp(-32768.0, 32767.0) as i16;
+        }
+        Ok(frame.len())
+    }
+}
+
+impl AudioPlayout for RoomSpeaker {
+    fn format(&self) -> AudioFormat {
+        FORMAT
+    }
+    async fn write_frame(&mut self, frame: &[i16]) -> Result<(), ErrorKind> {
+        let mut room = self.0.inner.lock().map_err(|_| ErrorKind::Other)?;
+        room.air.extend(frame.iter().copied());
+        Ok(())
+    }
+}
+
+impl genesys_webrtc_hal::AudioDevices for EchoRoom {
+    type Capture = RoomMic;
+    type Playout = RoomSpeaker;
+
+    fn list(&self) -> Result<Vec<genesys_webrtc_hal::MediaDevice>, ErrorKind> {
+        use genesys_webrtc_hal::{MediaDevice, MediaKind};
+        Ok(vec![
+            MediaDevice {
+                id: "room-mic".into(),
+                label: "Room microphone".into(),
+                kind: MediaKind::AudioInput,
+                is_system_default: true,
+            },
+            MediaDevice {
+                id: "room-speaker".into(),
+                label: "Room speaker".into(),
+                kind: MediaKind::AudioOutput,
+                is_system_default: true,
+            },
+        ])
+    }
+
+    fn open_capture(&self, _: Option<&str>, _: AudioFormat) -> Result<RoomMic, ErrorKind> {
+        Ok(RoomMic(self.clone()))
+    }
+
+    fn open_playout(&self, _: Option<&str>, _: AudioFormat) -> Result<RoomSpeaker, ErrorKind> {
+        Ok(RoomSpeaker(self.clone()))
+    }
+}

@@ -28,6 +28,9 @@ pub struct MediaRoute {
     pub app_audio: bool,
     /// The SDK defaults the requests resolve against.
     pub defaults: MediaDefaults,
+    /// Cancel acoustic echo between the speaker and the microphone
+    /// ([`crate::options::SdkOptions::echo_cancellation`]).
+    pub echo_cancellation: bool,
     /// Bumped on every change, so the loop can tell cheaply that it must look again.
     pub generation: u64,
 }
@@ -70,13 +73,14 @@ pub struct DefaultDevicesUpdate {
 }
 
 impl MediaRoute {
-    pub(crate) fn new(defaults: MediaDefaults) -> Self {
+    pub(crate) fn new(defaults: MediaDefaults, echo_cancellation: bool) -> Self {
         Self {
             microphone: DeviceRequest::SdkDefault,
             speaker: DeviceRequest::SdkDefault,
             camera: DeviceRequest::Unchanged,
             app_audio: false,
             defaults,
+            echo_cancellation,
             generation: 0,
         }
     }

@@ -200,7 +200,7 @@ impl DtmfSender {
     /// A sender with `config`.
     pub fn new(config: DtmfSenderConfig) -> Result<Self, DtmfError> {
         let rate = config.clock_rate;
-        if !(8_000..=48_000).contains(&rate) || rate % 50 != 0 {
+        if !(8_000..=48_000).contains(&rate) || !rate.is_multiple_of(50) {
             return Err(DtmfError::InvalidConfig(
                 "clock rate must be 8000..=48000, multiple of 50",
             ));

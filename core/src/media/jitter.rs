@@ -250,7 +250,7 @@ impl JitterBuffer {
     /// A buffer with `config`.
     pub fn new(config: JitterConfig) -> Result<Self, JitterConfigError> {
         let rate = config.clock_rate;
-        if !(8_000..=192_000).contains(&rate) || rate % 50 != 0 {
+        if !(8_000..=192_000).contains(&rate) || !rate.is_multiple_of(50) {
             return Err(JitterConfigError::ClockRate(rate));
         }
         if config.min_delay > config.max_delay || config.max_delay >= config.max_span {

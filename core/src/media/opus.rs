@@ -312,7 +312,7 @@ fn check_payload(payload: &[u8]) -> Result<(), OpusError> {
 }
 
 fn check_conceal(samples: usize) -> Result<(), OpusError> {
-    if samples == 0 || samples > MAX_PACKET_SAMPLES || samples % CONCEAL_GRANULE != 0 {
+    if samples == 0 || samples > MAX_PACKET_SAMPLES || !samples.is_multiple_of(CONCEAL_GRANULE) {
         Err(OpusError::InvalidConcealLength(samples))
     } else {
         Ok(())

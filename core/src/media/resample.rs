@@ -78,7 +78,7 @@ impl std::fmt::Debug for Resampler {
 }
 
 fn check_rate(rate: u32) -> Result<(), ResampleError> {
-    if (MIN_RATE..=MAX_RATE).contains(&rate) && rate % 100 == 0 {
+    if (MIN_RATE..=MAX_RATE).contains(&rate) && rate.is_multiple_of(100) {
         Ok(())
     } else {
         Err(ResampleError::UnsupportedRate(rate))

@@ -789,7 +789,7 @@ impl CallMedia {
                 max: MAX_TELEPHONE_EVENT_PAYLOAD,
             });
         }
-        if payload.is_empty() || payload.len() % 4 != 0 {
+        if payload.is_empty() || !payload.len().is_multiple_of(4) {
             return Err(MediaError::InvalidTelephoneEvent);
         }
         if !self.rtc.is_connected() {

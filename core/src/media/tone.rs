@@ -91,6 +91,51 @@ impl ToneGenerator {
     }
 }
 
+/// Speech-like noise: white noise under an envelope that changes every 50 ms, the broadband
+/// and unsteady kind of signal echo cancellers and codecs are meant for (a pure tone is a poor
+/// stand-in for a voice there). Deterministic from its seed.
+#[derive(Debug, Clone)]
+pub struct SpeechLikeNoise {
+    rng: fastrand::Rng,
+    amplitude: f32,
+    envelope: f32,
+    left: usize,
+    segment: usize,
+}
+
+impl SpeechLikeNoise {
+    /// Noise peaking at `amplitude` (0..=1 of full scale) at `sample_rate`, from `seed`.
+    pub fn new(amplitude: f32, sample_rate: u32, seed: u64) -> Self {
+        Self {
+            rng: fastrand::Rng::with_seed(seed),
+            amplitude: amplitude.clamp(0.0, 1.0),
+            envelope: 0.0,
+            left: 0,
+            segment: (sample_rate / 20).max(1) as usize,
+        }
+    }
+
+    /// Fills `out` with the next mono samples.
+    pub fn fill(&mut self, out: &mut [i16]) {
+        for s in out {
+            if self.left == 0 {
+                self.envelope = 0.1 + 0.9 * self.rng.f32();
+                self.left = self.segment;
+            }
+            self.left -= 1;
+            let x = (self.rng.f32() * 2.0 - 1.0) * self.envelope * self.amplitude;
+            *s = (x * 32767.0) as i16;
+        }
+    }
+
+    /// Returns the next `samples` mono samples.
+    pub fn next_frame(&mut self, samples: usize) -> Vec<i16> {
+        let mut out = vec![0; samples];
+        self.fill(&mut out);
+        out
+    }
+}
+
 /// `samples` zero samples.
 pub fn silence(samples: usize) -> Vec<i16> {
     vec![0; samples]

@@ -81,7 +81,7 @@ pub struct CallOptions {
     pub auto_answer: bool,
     /// The codec the media server prefers.
     pub codec: PreferredCodec,
-    /// Frequency of the tone the media server plays.
+    /// Frequency of the tone the media server plays; 0 plays speech-like noise instead.
     pub tone_hz: f32,
     /// The remote party's number (`tel:` address of the customer / external participant).
     pub from_number: String,

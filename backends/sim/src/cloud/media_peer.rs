@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use genesys_webrtc::media::dtmf::{DtmfReceiver, DtmfSender, DtmfSenderConfig};
 use genesys_webrtc::media::g711::G711Law;
 use genesys_webrtc::media::opus::{OpusChannels, OpusDecoder, OpusEncoder, OpusEncoderConfig};
-use genesys_webrtc::media::tone::ToneGenerator;
+use genesys_webrtc::media::tone::{SpeechLikeNoise, ToneGenerator};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::{Codec, FormatParams};
 use str0m::media::{Direction, Frequency, MediaKind, Mid};
@@ -129,11 +129,26 @@ pub struct MediaPeerStats {
     pub datagrams_sent: u64,
 }
 
+/// What the peer plays: a tone, or speech-like noise when the call's tone is 0 Hz.
+enum Source {
+    Tone(ToneGenerator),
+    Speech(SpeechLikeNoise),
+}
+
+impl Source {
+    fn next_frame(&mut self, samples: usize) -> Vec<i16> {
+        match self {
+            Source::Tone(t) => t.next_frame(samples),
+            Source::Speech(s) => s.next_frame(samples),
+        }
+    }
+}
+
 /// What the peer sends with, fixed when the answer is applied.
 struct Tx {
     codec: PreferredCodec,
     pt: u8,
-    tone: ToneGenerator,
+    tone: Source,
     opus: Option<OpusEncoder>,
     /// Telephone-event payload type and its clock rate.
     tele: Option<(u8, u32)>,
@@ -338,7 +353,11 @@ impl MediaPeer {
         self.tx = Some(Tx {
             codec,
             pt,
-            tone: ToneGenerator::new(self.tone_hz, TONE_AMPLITUDE, rate),
+            tone: if self.tone_hz > 0.0 {
+                Source::Tone(ToneGenerator::new(self.tone_hz, TONE_AMPLITUDE, rate))
+            } else {
+                Source::Speech(SpeechLikeNoise::new(TONE_AMPLITUDE, rate, 0x5eec))
+            },
             opus,
             tele,
         });
