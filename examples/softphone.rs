@@ -11,10 +11,17 @@
 //! throw-away test CA, UDP media), which rings once; the call is answered, runs for
 //! `--hangup-after` seconds (default 3) and is hung up. With a real environment it waits for
 //! calls and answers each one; a call ends when the far end hangs up, after `--hangup-after`
-//! seconds if given, or when you press Enter. Audio devices here are a tone generator and a WAV
-//! file (ALSA is a separate backend).
+//! seconds if given, or when you press Enter. `--max-calls N` exits after N calls have ended.
+//! Audio devices here are a tone generator and a WAV file (ALSA is a separate backend).
+//!
+//! Private deployments and test clouds: `--api-host URL` and `--ws-host URL` replace the hosts
+//! derived from ENV (`https://api.ENV`, `wss://streaming.ENV`), `--ca-file` adds a trusted CA and
+//! `--media-address IP` binds media on one local address. The separate `fake-cloud` binary
+//! (`cargo run -p genesys-webrtc-sim --bin fake-cloud`) is such a cloud: it prints the values to
+//! pass and rings on `ring` (see `scripts/device-bench.sh`). This real mode is the only one of a
+//! build without the `fake-cloud` feature (the device build).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,15 +34,30 @@ use genesys_webrtc::session::events::{CallStats, SessionEvent};
 use genesys_webrtc::{InitializeOptions, Sdk, SdkEvent, SdkOptions};
 use genesys_webrtc_hal::{AudioFormat, FrameDuration};
 use genesys_webrtc_sim::audio::{ToneCapture, WavPlayout};
-use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig};
-use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_smol::SmolClock;
 
 const USAGE: &str = "\
 usage: softphone [--hangup-after SECS] [--wav PATH] [--dtmf DIGITS]
-       softphone --environment ENV --token TOKEN [--ca-file PEM] [--hangup-after SECS] [--wav PATH]
+       softphone --environment ENV --token TOKEN [--ca-file PEM] [--hangup-after SECS]
+                 [--max-calls N] [--api-host URL] [--ws-host URL] [--media-address IP]
+                 [--wav PATH] [--dtmf DIGITS]
 
-Without --environment a fake Genesys Cloud runs in this process and places one call.";
+Without --environment a fake Genesys Cloud runs in this process and places one call.
+
+  --environment ENV    Genesys Cloud environment, e.g. mypurecloud.com
+  --token TOKEN        the user's OAuth access token
+  --ca-file PEM        also trust the CA certificates in this PEM file
+  --hangup-after SECS  hang up each answered call after SECS seconds (default with the
+                       built-in cloud: 3; otherwise the far end or Enter ends a call)
+  --max-calls N        exit after N calls have ended (default: run until Ctrl-C)
+  --api-host URL       REST base instead of https://api.ENV, e.g. https://127.0.0.1:8443
+  --ws-host URL        streaming base instead of wss://streaming.ENV
+                       (these two are for private deployments and test clouds such as the
+                       fake-cloud binary of genesys-webrtc-sim)
+  --media-address IP   bind media on this local address only (default: every interface;
+                       a test cloud on 127.0.0.1 needs 127.0.0.1)
+  --wav PATH           where to write the far end's audio (default $TMPDIR/softphone-far-end.wav)
+  --dtmf DIGITS        DTMF to send once a call is connected (default 1234#)";
 
 const FORMAT: AudioFormat = AudioFormat {
     sample_rate: 48_000,
@@ -48,6 +70,10 @@ struct Args {
     token: Option<String>,
     ca_file: Option<String>,
     hangup_after: Option<f64>,
+    max_calls: Option<u32>,
+    api_host: Option<String>,
+    ws_host: Option<String>,
+    media_address: Option<IpAddr>,
     wav: PathBuf,
     dtmf: String,
 }
@@ -58,6 +84,10 @@ fn parse_args() -> Result<Args, String> {
         token: None,
         ca_file: None,
         hangup_after: None,
+        max_calls: None,
+        api_host: None,
+        ws_host: None,
+        media_address: None,
         wav: std::env::temp_dir().join("softphone-far-end.wav"),
         dtmf: "1234#".into(),
     };
@@ -70,6 +100,22 @@ fn parse_args() -> Result<Args, String> {
             "--ca-file" => a.ca_file = Some(value("--ca-file")?),
             "--wav" => a.wav = PathBuf::from(value("--wav")?),
             "--dtmf" => a.dtmf = value("--dtmf")?,
+            "--api-host" => a.api_host = Some(value("--api-host")?),
+            "--ws-host" => a.ws_host = Some(value("--ws-host")?),
+            "--media-address" => {
+                let v = value("--media-address")?;
+                a.media_address = Some(
+                    v.parse()
+                        .map_err(|_| format!("bad --media-address {v:?}"))?,
+                );
+            }
+            "--max-calls" => {
+                let v = value("--max-calls")?;
+                match v.parse::<u32>() {
+                    Ok(n) if n > 0 => a.max_calls = Some(n),
+                    _ => return Err(format!("bad --max-calls {v:?} (a count from 1)")),
+                }
+            }
             "--hangup-after" => {
                 let v = value("--hangup-after")?;
                 let secs: f64 = v.parse().map_err(|_| format!("bad --hangup-after {v:?}"))?;
@@ -85,17 +131,21 @@ fn parse_args() -> Result<Args, String> {
     if a.environment.is_some() != a.token.is_some() {
         return Err("--environment and --token go together".into());
     }
+    if a.environment.is_none()
+        && (a.api_host.is_some()
+            || a.ws_host.is_some()
+            || a.ca_file.is_some()
+            || a.media_address.is_some())
+    {
+        return Err(
+            "--api-host, --ws-host, --ca-file and --media-address need --environment".into(),
+        );
+    }
     Ok(a)
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    genesys_webrtc_examples::init_logging();
     match parse_args() {
         Ok(args) => match run(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -121,37 +171,31 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let stamp = move || format!("[{:>8.1} ms]", start.elapsed().as_secs_f64() * 1000.0);
-    let mut fake = None;
+    let mut fake: Option<BuiltInCloud> = None;
     let options = match (&args.environment, &args.token) {
         (Some(env), Some(token)) => {
             let mut b = SdkOptions::builder()
                 .environment(env.as_str())
                 .access_token(token.as_str());
             if let Some(path) = &args.ca_file {
-                b = b.extra_root_certificates_pem(std::fs::read(path)?);
+                let pem = std::fs::read(path).map_err(|e| format!("--ca-file {path}: {e}"))?;
+                b = b.extra_root_certificates_pem(pem);
+            }
+            if let Some(url) = &args.api_host {
+                b = b.api_host(url.as_str());
+            }
+            if let Some(url) = &args.ws_host {
+                b = b.ws_host(url.as_str());
+            }
+            if let Some(ip) = args.media_address {
+                b = b.media_bind_address(ip);
             }
             b.build()?
         }
         _ => {
-            let config = CloudConfig::for_environment("fake.genesys.test");
-            let token = config.access_token.clone();
-            let server =
-                FakeCloudServer::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-            println!(
-                "{} fake cloud at {} (media {})",
-                stamp(),
-                server.api_host(),
-                server.media_addr()
-            );
-            let o = SdkOptions::builder()
-                .environment(server.environment())
-                .api_host(server.api_host())
-                .ws_host(server.ws_host())
-                .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-                .access_token(token)
-                .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-                .build()?;
-            fake = Some(server);
+            let (cloud, o) = BuiltInCloud::start()?;
+            println!("{} {}", stamp(), cloud.describe());
+            fake = Some(cloud);
             o
         }
     };
@@ -161,17 +205,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut events = sdk.events();
     smol::block_on(sdk.initialize(InitializeOptions::default()))?;
     println!("{} ready", stamp());
-    let far_end_call = fake.as_ref().map(|s| {
-        s.with_cloud(|c| {
-            c.place_inbound_call(
-                Instant::now(),
-                CallOptions {
-                    tone_hz: 1000.0,
-                    ..CallOptions::default()
-                },
-            )
-        })
-    });
+    if let Some(cloud) = &mut fake {
+        cloud.place_call();
+    }
     if fake.is_none() {
         println!(
             "{} waiting for calls (Enter hangs up the current call, Ctrl-C quits)",
@@ -180,6 +216,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut last_stats: Option<CallStats> = None;
+    let mut calls_ended: u32 = 0;
     let mut audio: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)> = None;
     let mut hangup_at: Option<Instant> = None;
     let mut dtmf_in = String::new();
@@ -255,8 +292,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         audio = Some(start_audio(&sdk, &args.wav)?);
                         smol::block_on(sdk.send_dtmf(session_id, &args.dtmf))?;
                         println!("{} sending DTMF {:?}", stamp(), args.dtmf);
-                        if let (Some(server), Some(call)) = (&fake, far_end_call) {
-                            server.with_cloud(|c| c.send_dtmf(call, "9*"))?;
+                        if let Some(cloud) = &fake {
+                            cloud.send_dtmf("9*")?;
                         }
                         hangup_at =
                             hangup_after.map(|s| Instant::now() + Duration::from_secs_f64(s));
@@ -280,7 +317,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     stop.store(true, Ordering::Relaxed);
                     let _ = handle.join();
                 }
-                if fake.is_some() {
+                // The SDK sends a last stats snapshot just before the session ends.
+                if let Some(s) = last_stats.take() {
+                    print_stats(&s);
+                }
+                println!("DTMF received: {:?}", std::mem::take(&mut dtmf_in));
+                calls_ended += 1;
+                if fake.is_some() || args.max_calls.is_some_and(|n| calls_ended >= n) {
                     break;
                 }
             }
@@ -294,33 +337,33 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             _ => {}
         }
     }
-    if let Some(s) = last_stats {
-        println!(
-            "call stats: rtt {} ms, jitter {:.1} ms, loss {:.1} %, packets sent {}, received {}, concealed {}",
-            s.rtt_ms.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
-            s.jitter_ms,
-            s.loss * 100.0,
-            s.packets_sent,
-            s.packets_received,
-            s.concealed
-        );
+    if calls_ended == 0 {
+        println!("DTMF received: {dtmf_in:?}");
     }
-    println!("DTMF received: {dtmf_in:?}");
-    if let (Some(server), Some(call)) = (&fake, far_end_call) {
-        println!(
-            "far end received DTMF: {:?}",
-            server.with_cloud(|c| c.received_dtmf(call))
-        );
+    if let Some(cloud) = &fake {
+        println!("far end received DTMF: {:?}", cloud.received_dtmf());
     }
     println!("far end's audio written to {}", args.wav.display());
     smol::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
     let _ = thread.join();
-    if let Some(server) = fake {
-        server.shutdown();
+    if let Some(cloud) = fake {
+        cloud.shutdown();
     }
     Ok(())
+}
+
+fn print_stats(s: &CallStats) {
+    println!(
+        "call stats: rtt {} ms, jitter {:.1} ms, loss {:.1} %, packets sent {}, received {}, concealed {}",
+        s.rtt_ms.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
+        s.jitter_ms,
+        s.loss * 100.0,
+        s.packets_sent,
+        s.packets_received,
+        s.concealed
+    );
 }
 
 /// Starts the audio loop: a 440 Hz tone out, the far end's audio into a WAV file.
@@ -357,4 +400,115 @@ fn start_audio(
         }
     });
     Ok((handle, stop))
+}
+
+#[cfg(feature = "fake-cloud")]
+use built_in::BuiltInCloud;
+#[cfg(not(feature = "fake-cloud"))]
+use no_built_in::BuiltInCloud;
+
+/// The fake Genesys Cloud on 127.0.0.1 that rings once (builds with the `fake-cloud` feature).
+#[cfg(feature = "fake-cloud")]
+mod built_in {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig};
+    use genesys_webrtc_sim::tls_server::FakeCloudServer;
+
+    pub(crate) struct BuiltInCloud {
+        server: FakeCloudServer,
+        call: Option<CallId>,
+    }
+
+    impl BuiltInCloud {
+        /// Starts the server and returns SDK options that trust its throw-away CA.
+        pub(crate) fn start() -> Result<(Self, SdkOptions), Box<dyn std::error::Error>> {
+            let config = CloudConfig::for_environment("fake.genesys.test");
+            let token = config.access_token.clone();
+            let server =
+                FakeCloudServer::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+            let options = SdkOptions::builder()
+                .environment(server.environment())
+                .api_host(server.api_host())
+                .ws_host(server.ws_host())
+                .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+                .access_token(token)
+                .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                .build()?;
+            Ok((Self { server, call: None }, options))
+        }
+
+        pub(crate) fn describe(&self) -> String {
+            format!(
+                "fake cloud at {} (media {})",
+                self.server.api_host(),
+                self.server.media_addr()
+            )
+        }
+
+        /// Rings the user: the far end plays 1 kHz.
+        pub(crate) fn place_call(&mut self) {
+            let call = self.server.with_cloud(|c| {
+                c.place_inbound_call(
+                    Instant::now(),
+                    CallOptions {
+                        tone_hz: 1000.0,
+                        ..CallOptions::default()
+                    },
+                )
+            });
+            self.call = Some(call);
+        }
+
+        pub(crate) fn send_dtmf(&self, digits: &str) -> Result<(), Box<dyn std::error::Error>> {
+            if let Some(call) = self.call {
+                self.server.with_cloud(|c| c.send_dtmf(call, digits))?;
+            }
+            Ok(())
+        }
+
+        pub(crate) fn received_dtmf(&self) -> String {
+            self.call
+                .map(|call| self.server.with_cloud(|c| c.received_dtmf(call)))
+                .unwrap_or_default()
+        }
+
+        pub(crate) fn shutdown(self) {
+            self.server.shutdown();
+        }
+    }
+}
+
+/// A device build without the fake cloud: the type has no values, so every use is unreachable.
+#[cfg(not(feature = "fake-cloud"))]
+mod no_built_in {
+    use super::*;
+
+    pub(crate) enum BuiltInCloud {}
+
+    impl BuiltInCloud {
+        pub(crate) fn start() -> Result<(Self, SdkOptions), Box<dyn std::error::Error>> {
+            Err(
+                "this build has no built-in fake cloud (feature `fake-cloud`): \
+                 pass --environment ENV --token TOKEN"
+                    .into(),
+            )
+        }
+        pub(crate) fn describe(&self) -> String {
+            match *self {}
+        }
+        pub(crate) fn place_call(&mut self) {
+            match *self {}
+        }
+        pub(crate) fn send_dtmf(&self, _: &str) -> Result<(), Box<dyn std::error::Error>> {
+            match *self {}
+        }
+        pub(crate) fn received_dtmf(&self) -> String {
+            match *self {}
+        }
+        pub(crate) fn shutdown(self) {
+            match self {}
+        }
+    }
 }

@@ -11,13 +11,21 @@
 //!   (used by the `fake-cloud` binary, the examples and the end-to-end tests).
 //! * [`redaction`]: the secret-redaction check (log capture + the tenant's secrets) that the
 //!   simulation and end-to-end tests run over their logs.
+//!
+//! Everything but [`audio`] needs the default `cloud` feature.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod audio;
+#[cfg(feature = "cloud")]
 pub mod cloud;
+#[cfg(feature = "cloud")]
 pub mod network;
+#[cfg(feature = "cloud")]
 pub mod platform;
+#[cfg(feature = "cloud")]
 pub mod redaction;
+#[cfg(feature = "cloud")]
 pub mod test_ca;
+#[cfg(feature = "cloud")]
 pub mod tls_server;

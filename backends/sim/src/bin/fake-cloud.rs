@@ -2,14 +2,19 @@
 //!
 //! Prints `key=value` lines a script can parse (environment, hosts, CA file and the test
 //! credentials), then `ready`, and serves until standard input reaches end-of-file (or, with
-//! `--no-stdin`, until the process is killed). Logs go to standard error (`RUST_LOG` filters).
+//! `--no-stdin`, until the process is killed). Meanwhile it reads commands from standard input,
+//! one per line (`ring`, `dtmf`, `hangup`, `calls`; see [`USAGE`]), and answers each with one
+//! line. Logs go to standard error (`RUST_LOG` filters).
 
 use std::io::{BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
-use genesys_webrtc_sim::cloud::CloudConfig;
+use genesys_webrtc_sim::cloud::{
+    CallId, CallOptions, CallState, CloudConfig, Negotiation, PreferredCodec,
+};
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
 
 const DEFAULT_ENVIRONMENT: &str = "fake.genesys.test";
@@ -38,8 +43,28 @@ OUTPUT (stdout, one per line, in this order):
     security_code=CODE
     ready
 
+COMMANDS (standard input, one per line; each gets one line of reply on stdout):
+    ring [jingle|sdp-over-xmpp] [opus|pcmu|pcma]
+                        ring the signed-in user: an inbound call whose far end plays 1 kHz
+                        (default sdp-over-xmpp, opus). Reply: ringing call=N
+    dtmf DIGITS         the far end of the latest call sends DTMF (0-9*#A-D). Reply: ok
+    hangup              the far end hangs up the latest call. Reply: ok
+    calls               one line for all calls: calls=N:STATE:MEDIA:DTMF,... where MEDIA is
+                        media-up or no-media and DTMF what the far end received
+    help                list the commands
+    A command that fails replies error=MESSAGE. End-of-file stops the server (unless
+    --no-stdin).
+
+EXAMPLE (the device softphone against it, see scripts/device-bench.sh):
+    softphone --environment ENV --token TOKEN --api-host API_HOST --ws-host WS_HOST \\
+              --ca-file CA_FILE --media-address 127.0.0.1
+    then type ring into fake-cloud once the softphone prints \"waiting for calls\".
+
 The credentials are fixed test values of the fake cloud, not real secrets.
 ";
+
+const COMMANDS: &str =
+    "commands: ring [jingle|sdp-over-xmpp] [opus|pcmu|pcma], dtmf DIGITS, hangup, calls, help";
 
 #[derive(Debug)]
 struct Options {
@@ -166,15 +191,25 @@ fn serve(options: Options) -> Result<(), String> {
     }
 
     if options.wait_for_stdin {
-        // Serve until whoever started us closes our standard input (or we are killed).
+        // Serve until whoever started us closes our standard input (or we are killed), running
+        // the commands read meanwhile.
         let mut stdin = std::io::stdin().lock();
         let mut line = String::new();
+        let mut latest: Option<CallId> = None;
         loop {
             line.clear();
             match stdin.read_line(&mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
+            let reply = match parse_command(&line) {
+                Ok(None) => continue,
+                Ok(Some(command)) => run_command(&server, command, &mut latest),
+                Err(message) => format!("error={message}"),
+            };
+            let mut out = std::io::stdout().lock();
+            // If nobody reads the replies any more, keep serving until end-of-file anyway.
+            let _ = writeln!(out, "{reply}").and_then(|()| out.flush());
         }
     } else {
         loop {
@@ -187,6 +222,117 @@ fn serve(options: Options) -> Result<(), String> {
         let _ = std::fs::remove_file(&ca_file);
     }
     Ok(())
+}
+
+/// A command read from standard input.
+#[derive(Debug, PartialEq)]
+enum StdinCommand {
+    Ring(CallOptions),
+    Dtmf(String),
+    HangUp,
+    Calls,
+    Help,
+}
+
+/// Parses one line of standard input; `Ok(None)` for a blank line.
+fn parse_command(line: &str) -> Result<Option<StdinCommand>, String> {
+    let mut words = line.split_whitespace();
+    let Some(verb) = words.next() else {
+        return Ok(None);
+    };
+    let command = match verb {
+        "ring" => {
+            let mut options = CallOptions {
+                tone_hz: 1000.0,
+                ..CallOptions::default()
+            };
+            for word in words.by_ref() {
+                match word {
+                    "jingle" => options.mode = Negotiation::Jingle,
+                    "sdp-over-xmpp" => options.mode = Negotiation::SdpOverXmpp,
+                    "opus" => options.codec = PreferredCodec::Opus,
+                    "pcmu" => options.codec = PreferredCodec::Pcmu,
+                    "pcma" => options.codec = PreferredCodec::Pcma,
+                    other => return Err(format!("ring: unknown word {other:?}")),
+                }
+            }
+            StdinCommand::Ring(options)
+        }
+        "dtmf" => {
+            let digits = words.next().ok_or("dtmf needs DIGITS")?;
+            StdinCommand::Dtmf(digits.to_owned())
+        }
+        "hangup" => StdinCommand::HangUp,
+        "calls" => StdinCommand::Calls,
+        "help" => StdinCommand::Help,
+        other => return Err(format!("unknown command {other:?}; {COMMANDS}")),
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!("{verb}: unexpected {extra:?}"));
+    }
+    Ok(Some(command))
+}
+
+/// Runs a command on the cloud; returns the reply line.
+fn run_command(
+    server: &FakeCloudServer,
+    command: StdinCommand,
+    latest: &mut Option<CallId>,
+) -> String {
+    match command {
+        StdinCommand::Ring(options) => {
+            if server.with_cloud(|c| c.connected_jids().is_empty()) {
+                return "error=no client is signed in, nobody to ring".to_owned();
+            }
+            let call = server.with_cloud(|c| c.place_inbound_call(Instant::now(), options));
+            *latest = Some(call);
+            format!("ringing call={}", call.0)
+        }
+        StdinCommand::Dtmf(digits) => {
+            let Some(call) = *latest else {
+                return "error=no call yet".to_owned();
+            };
+            match server.with_cloud(|c| c.send_dtmf(call, &digits)) {
+                Ok(()) => "ok".to_owned(),
+                Err(message) => format!("error={message}"),
+            }
+        }
+        StdinCommand::HangUp => {
+            let Some(call) = *latest else {
+                return "error=no call yet".to_owned();
+            };
+            if server.with_cloud(|c| c.hang_up(Instant::now(), call, "success")) {
+                "ok".to_owned()
+            } else {
+                "error=the call is over".to_owned()
+            }
+        }
+        StdinCommand::Calls => {
+            let list: Vec<String> = server.with_cloud(|c| {
+                c.calls()
+                    .iter()
+                    .map(|s| {
+                        let state = match &s.state {
+                            CallState::Alerting => "alerting".to_owned(),
+                            CallState::Offered => "offered".to_owned(),
+                            CallState::Answered => "answered".to_owned(),
+                            CallState::Connected => "connected".to_owned(),
+                            CallState::AnsweredElsewhere => "answered-elsewhere".to_owned(),
+                            CallState::Ended { reason } => format!("ended-{reason}"),
+                        };
+                        let media = if s.media_connected {
+                            "media-up"
+                        } else {
+                            "no-media"
+                        };
+                        format!("{}:{state}:{media}:{}", s.id.0, c.received_dtmf(s.id))
+                    })
+                    .collect()
+            });
+            format!("calls={}", list.join(","))
+        }
+        StdinCommand::Help => COMMANDS.to_owned(),
+    }
 }
 
 /// `error: cause: cause` for an error and its sources.
@@ -236,6 +382,43 @@ mod tests {
         assert_eq!(o.environment, "example.test");
         assert_eq!(o.ca_out, Some(PathBuf::from("/tmp/ca.pem")));
         assert!(!o.wait_for_stdin);
+    }
+
+    #[test]
+    fn commands() {
+        let ring = |mode, codec| {
+            Ok(Some(StdinCommand::Ring(CallOptions {
+                mode,
+                codec,
+                tone_hz: 1000.0,
+                ..CallOptions::default()
+            })))
+        };
+        assert_eq!(parse_command("\n"), Ok(None));
+        assert_eq!(
+            parse_command("ring\n"),
+            ring(Negotiation::SdpOverXmpp, PreferredCodec::Opus)
+        );
+        assert_eq!(
+            parse_command("  ring jingle pcmu \r\n"),
+            ring(Negotiation::Jingle, PreferredCodec::Pcmu)
+        );
+        assert_eq!(
+            parse_command("ring pcma sdp-over-xmpp"),
+            ring(Negotiation::SdpOverXmpp, PreferredCodec::Pcma)
+        );
+        assert_eq!(
+            parse_command("dtmf 9*"),
+            Ok(Some(StdinCommand::Dtmf("9*".into())))
+        );
+        assert_eq!(parse_command("hangup"), Ok(Some(StdinCommand::HangUp)));
+        assert_eq!(parse_command("calls"), Ok(Some(StdinCommand::Calls)));
+        assert_eq!(parse_command("help"), Ok(Some(StdinCommand::Help)));
+        assert!(parse_command("ring video").is_err());
+        assert!(parse_command("dtmf").is_err());
+        assert!(parse_command("dtmf 1 2").is_err());
+        assert!(parse_command("hangup now").is_err());
+        assert!(parse_command("answer").is_err());
     }
 
     #[test]
