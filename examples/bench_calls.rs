@@ -8,8 +8,11 @@
 //! Prints medians of propose → media connected and offer → connected over CALLS calls (default
 //! 20), then runs one call with audio both ways for AUDIO_SECS (default 10) and prints the CPU
 //! used by the SDK's threads (driver + audio loop) per call-second, the whole process's CPU (the
-//! fake cloud's media peer runs in the same process), and the process RSS. The baseline, measured
-//! in the same run, is one UDP round trip on loopback; ratios are against it.
+//! fake cloud's media peer runs in the same process), and the process RSS. The audio loop's
+//! thread reads its own CPU time just before it ends (an ended thread is gone from
+//! `/proc/self/task`, so sampling it after `join` would count nothing). The driver thread's
+//! context switches per second count its wake-ups. The baseline, measured in the same run, is one
+//! UDP round trip on loopback; ratios are against it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,9 +44,48 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// CPU seconds (user + system) from a `/proc/.../stat` line.
+fn stat_cpu_seconds(stat: &str) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+                       // Fields after the ")" that closes the command name: utime is the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let stime: f64 = f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    (utime + stime) / ticks
+}
+
+/// CPU seconds of the calling thread (read by the audio thread itself before it ends: a thread
+/// that has ended is no longer in `/proc/self/task`).
+fn own_thread_cpu_seconds() -> f64 {
+    stat_cpu_seconds(&std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default())
+}
+
+/// Voluntary + involuntary context switches of the threads whose name starts with `prefix`
+/// (every wake-up of a thread that slept is one).
+fn context_switches(prefix: &str) -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    let mut total = 0;
+    for task in dir.flatten() {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !comm.trim().starts_with(prefix) {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        total += status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    total
+}
+
 /// CPU seconds (user + system) of the threads whose name starts with `prefix` (all if empty).
 fn cpu_seconds(prefix: &str) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
     let mut total = 0.0;
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return 0.0;
@@ -54,13 +96,7 @@ fn cpu_seconds(prefix: &str) -> f64 {
         if !comm.trim().starts_with(prefix) {
             continue;
         }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        // Fields after the ")" that closes the command name: utime is the 12th, stime the 13th.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let utime: f64 = f.get(11).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-        let stime: f64 = f.get(12).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-        total += (utime + stime) / ticks;
+        total += stat_cpu_seconds(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
     }
     total
 }
@@ -195,36 +231,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let audio = std::thread::Builder::new()
         .name("genesys-audio".into())
         .spawn(move || {
+            let cpu0 = own_thread_cpu_seconds();
             let mut capture = ToneCapture::new(440.0, FORMAT).ok();
             let mut playout = NullPlayout::new(FORMAT).ok();
-            smol::block_on(run_local_audio(
+            let _ = smol::block_on(run_local_audio(
                 &audio_sdk,
                 &SmolClock::new(),
                 capture.as_mut(),
                 playout.as_mut(),
                 Some(ticks),
-            ))
+            ));
+            // Read here: once the thread has ended its figures are gone from /proc.
+            own_thread_cpu_seconds() - cpu0
         })?;
-    let sdk_cpu0 = cpu_seconds("genesys");
     let driver_cpu0 = cpu_seconds("genesys-webrtc");
+    let reactor_cpu0 = cpu_seconds("async-io");
     let all_cpu0 = cpu_seconds("");
+    let switches0 = context_switches("genesys-webrtc");
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(audio_secs / 2));
     let rss = rss_kib();
-    let _ = audio.join();
+    let audio_cpu = audio.join().unwrap_or(0.0);
     let wall = t0.elapsed().as_secs_f64();
-    let sdk_cpu = cpu_seconds("genesys") - sdk_cpu0;
     let driver_cpu = cpu_seconds("genesys-webrtc") - driver_cpu0;
-    let all_cpu = cpu_seconds("") - all_cpu0;
+    let reactor_cpu = cpu_seconds("async-io") - reactor_cpu0;
+    // The audio thread has ended: its CPU is not in the process's task list any more.
+    let all_cpu = cpu_seconds("") - all_cpu0 + audio_cpu;
+    let switches = context_switches("genesys-webrtc") - switches0;
     stop.store(true, Ordering::Relaxed);
     println!(
         "CPU per call-second, SDK threads (driver + audio loop): {:.2} % of one core   target < 1 %",
-        100.0 * sdk_cpu / wall
+        100.0 * (driver_cpu + audio_cpu) / wall
     );
     println!(
-        "  of which the SDK driver thread (engine, str0m, codecs): {:.2} %; the audio loop thread: {:.2} %",
+        "  of which the SDK driver thread (engine, str0m, codecs): {:.2} %; the audio loop thread \
+         (device I/O, echo cancellation): {:.2} %",
         100.0 * driver_cpu / wall,
-        100.0 * (sdk_cpu - driver_cpu) / wall
+        100.0 * audio_cpu / wall
+    );
+    println!(
+        "  driver thread wake-ups (context switches): {:.0} per second",
+        switches as f64 / wall
+    );
+    println!(
+        "  the async-io reactor thread (timers and sockets of the SDK and the fake cloud): {:.2} %",
+        100.0 * reactor_cpu / wall
     );
     println!(
         "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % of one core",
