@@ -201,6 +201,42 @@ fn run() -> Result<(), String> {
         Goertzel::detect(mid, 1000.0, 48_000),
         "44.1 kHz stereo playout heard as 1000 Hz at 48 kHz mono",
     )?;
+
+    // Step 5: a reader and a writer that stay away for 400 ms overrun and underrun the device;
+    // both are recovered, counted, and the streams go on.
+    let mut c = open_cap("hw:Loopback,1,3")?;
+    let mut frame = vec![0i16; c.format().samples_per_frame()];
+    let mut read = |c: &mut AlsaCapture, n: usize| -> Result<(), String> {
+        for _ in 0..n {
+            futures::executor::block_on(c.read_frame(&mut frame)).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    read(&mut c, 10)?;
+    std::thread::sleep(Duration::from_millis(400));
+    read(&mut c, 20)?;
+    let cs = c.close(Duration::from_secs(1));
+    check(
+        cs.xruns >= 1,
+        &format!(
+            "capture overrun recovered and counted ({} xruns), reading went on",
+            cs.xruns
+        ),
+    )?;
+    let mut p = devices
+        .open_playout(Some("hw:Loopback,0,3"), FORMAT)
+        .map_err(|e| format!("open hw:Loopback,0,3: {e}"))?;
+    play(&mut p, 1000.0, 200).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(400));
+    play(&mut p, 1000.0, 200).map_err(|e| e.to_string())?;
+    let ps = p.close(Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    check(
+        ps.xruns >= 1,
+        &format!(
+            "playout underrun recovered and counted ({} xruns), writing went on",
+            ps.xruns
+        ),
+    )?;
     Ok(())
 }
 

@@ -333,14 +333,25 @@ fn recover(
     }
 }
 
-/// Waits up to [`WAIT_MS`] for room or data; `Ok(false)` on a timeout.
-fn wait(pcm: &PCM, device: &str, dir: StreamDirection) -> Result<bool, AlsaError> {
+/// What waiting for the device gave.
+enum Waited {
+    /// Room (playout) or data (capture) for at least one frame.
+    Ready,
+    /// Nothing within [`WAIT_MS`].
+    Timeout,
+    /// An xrun was found and repaired (the PCM is prepared again; capture must be restarted).
+    Xrun,
+}
+
+/// Waits up to [`WAIT_MS`] for room or data.
+fn wait(pcm: &PCM, device: &str, dir: StreamDirection) -> Result<Waited, AlsaError> {
     loop {
         match pcm.wait(Some(WAIT_MS)) {
-            Ok(ready) => return Ok(ready),
+            Ok(true) => return Ok(Waited::Ready),
+            Ok(false) => return Ok(Waited::Timeout),
             Err(e) => match recover(pcm, device, dir, "wait", e)? {
                 Recovery::Retry => continue,
-                Recovery::Xrun => return Err(AlsaError::alsa(device, "wait", e)),
+                Recovery::Xrun => return Ok(Waited::Xrun),
             },
         }
     }
@@ -418,15 +429,24 @@ fn capture_loop(pcm: &PCM, device: &str, format: AudioFormat, s: &Shared) -> Res
         if s.stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        if !wait(pcm, device, dir)? {
-            idle_ms += WAIT_MS;
-            if idle_ms >= STALL_MS {
-                return Err(AlsaError::Stalled {
-                    device: device.to_string(),
-                    ms: idle_ms,
-                });
+        match wait(pcm, device, dir)? {
+            Waited::Ready => {}
+            Waited::Timeout => {
+                idle_ms += WAIT_MS;
+                if idle_ms >= STALL_MS {
+                    return Err(AlsaError::Stalled {
+                        device: device.to_string(),
+                        ms: idle_ms,
+                    });
+                }
+                continue;
             }
-            continue;
+            Waited::Xrun => {
+                s.lock().stats.xruns += 1;
+                pcm.start()
+                    .map_err(|e| AlsaError::alsa(device, "start", e))?;
+                continue;
+            }
         }
         let rest = buf.get_mut(filled..).unwrap_or(&mut []);
         match io.readi(rest) {
@@ -636,15 +656,22 @@ fn playout_loop(pcm: &PCM, device: &str, format: AudioFormat, s: &Shared) -> Res
             if s.stop.load(Ordering::SeqCst) && !s.drain.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            if !wait(pcm, device, dir)? {
-                idle_ms += WAIT_MS;
-                if idle_ms >= STALL_MS {
-                    return Err(AlsaError::Stalled {
-                        device: device.to_string(),
-                        ms: idle_ms,
-                    });
+            match wait(pcm, device, dir)? {
+                Waited::Ready => {}
+                Waited::Timeout => {
+                    idle_ms += WAIT_MS;
+                    if idle_ms >= STALL_MS {
+                        return Err(AlsaError::Stalled {
+                            device: device.to_string(),
+                            ms: idle_ms,
+                        });
+                    }
+                    continue;
                 }
-                continue;
+                Waited::Xrun => {
+                    s.lock().stats.xruns += 1;
+                    continue;
+                }
             }
             match io.writei(frame.get(done..).unwrap_or(&[])) {
                 Ok(n) => {
