@@ -12,7 +12,16 @@
 //! `--hangup-after` seconds (default 3) and is hung up. With a real environment it waits for
 //! calls and answers each one; a call ends when the far end hangs up, after `--hangup-after`
 //! seconds if given, or when you press Enter. `--max-calls N` exits after N calls have ended.
-//! Audio devices here are a tone generator and a WAV file (ALSA is a separate backend).
+//! Audio devices here are a tone generator and a WAV file, unless the example is built with the
+//! `alsa` feature and given `--mic ID` or `--speaker ID`: then the audio loop opens ALSA devices
+//! (`--list-devices` prints their ids) by the Device ID rules, with the given ids as the SDK
+//! defaults and ALSA's `default` for the other one.
+//!
+//! ```text
+//! cargo run -p genesys-webrtc-examples --features alsa --example softphone -- --list-devices
+//! cargo run -p genesys-webrtc-examples --features alsa --example softphone -- \
+//!     --mic plughw:CARD=Headset,DEV=0 --speaker default
+//! ```
 //!
 //! Private deployments and test clouds: `--api-host URL` and `--ws-host URL` replace the hosts
 //! derived from ENV (`https://api.ENV`, `wss://streaming.ENV`), `--ca-file` adds a trusted CA and
@@ -41,6 +50,8 @@ usage: softphone [--hangup-after SECS] [--wav PATH] [--dtmf DIGITS]
        softphone --environment ENV --token TOKEN [--ca-file PEM] [--hangup-after SECS]
                  [--max-calls N] [--api-host URL] [--ws-host URL] [--media-address IP]
                  [--wav PATH] [--dtmf DIGITS]
+       softphone --list-devices                     (with the alsa feature)
+       softphone [...] [--mic ID] [--speaker ID]    (with the alsa feature)
 
 Without --environment a fake Genesys Cloud runs in this process and places one call.
 
@@ -57,7 +68,12 @@ Without --environment a fake Genesys Cloud runs in this process and places one c
   --media-address IP   bind media on this local address only (default: every interface;
                        a test cloud on 127.0.0.1 needs 127.0.0.1)
   --wav PATH           where to write the far end's audio (default $TMPDIR/softphone-far-end.wav)
-  --dtmf DIGITS        DTMF to send once a call is connected (default 1234#)";
+  --dtmf DIGITS        DTMF to send once a call is connected (default 1234#)
+  --list-devices       print the ALSA capture and playback devices (ids and labels) and exit
+  --mic ID             ALSA microphone (an id from --list-devices, e.g. default or
+                       plughw:CARD=Headset,DEV=0) instead of the 440 Hz tone
+  --speaker ID         ALSA speaker instead of the WAV file (with either of these two, the
+                       other one is ALSA's default device)";
 
 const FORMAT: AudioFormat = AudioFormat {
     sample_rate: 48_000,
@@ -76,6 +92,16 @@ struct Args {
     media_address: Option<IpAddr>,
     wav: PathBuf,
     dtmf: String,
+    list_devices: bool,
+    mic: Option<String>,
+    speaker: Option<String>,
+}
+
+impl Args {
+    /// Whether the audio loop runs on ALSA devices (`--mic` or `--speaker` given).
+    fn alsa_audio(&self) -> bool {
+        self.mic.is_some() || self.speaker.is_some()
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -90,6 +116,9 @@ fn parse_args() -> Result<Args, String> {
         media_address: None,
         wav: std::env::temp_dir().join("softphone-far-end.wav"),
         dtmf: "1234#".into(),
+        list_devices: false,
+        mic: None,
+        speaker: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -124,9 +153,15 @@ fn parse_args() -> Result<Args, String> {
                 }
                 a.hangup_after = Some(secs);
             }
+            "--list-devices" => a.list_devices = true,
+            "--mic" => a.mic = Some(value("--mic")?),
+            "--speaker" => a.speaker = Some(value("--speaker")?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if (a.list_devices || a.alsa_audio()) && !cfg!(feature = "alsa") {
+        return Err("--list-devices, --mic and --speaker need a build with --features alsa".into());
     }
     if a.environment.is_some() != a.token.is_some() {
         return Err("--environment and --token go together".into());
@@ -169,6 +204,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.list_devices {
+        return alsa_audio::list_devices();
+    }
     let start = Instant::now();
     let stamp = move || format!("[{:>8.1} ms]", start.elapsed().as_secs_f64() * 1000.0);
     let mut fake: Option<BuiltInCloud> = None;
@@ -203,6 +241,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let (sdk, thread) = genesys_webrtc_smol::start(options)?;
     let mut events = sdk.events();
+    if args.alsa_audio() {
+        // The chosen devices become the SDK defaults; the other kind stays the system default.
+        sdk.update_default_devices(genesys_webrtc::engine::DefaultDevicesUpdate {
+            audio_device_id: Some(args.mic.clone()),
+            output_device_id: Some(args.speaker.clone()),
+            ..Default::default()
+        });
+    }
     smol::block_on(sdk.initialize(InitializeOptions::default()))?;
     println!("{} ready", stamp());
     if let Some(cloud) = &mut fake {
@@ -289,7 +335,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     if *state == genesys_webrtc::session::events::ConnectionState::Connected
                         && audio.is_none()
                     {
-                        audio = Some(start_audio(&sdk, &args.wav)?);
+                        audio = Some(if args.alsa_audio() {
+                            alsa_audio::start(&sdk)?
+                        } else {
+                            start_audio(&sdk, &args.wav)?
+                        });
                         smol::block_on(sdk.send_dtmf(session_id, &args.dtmf))?;
                         println!("{} sending DTMF {:?}", stamp(), args.dtmf);
                         if let Some(cloud) = &fake {
@@ -343,7 +393,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(cloud) = &fake {
         println!("far end received DTMF: {:?}", cloud.received_dtmf());
     }
-    println!("far end's audio written to {}", args.wav.display());
+    if !args.alsa_audio() {
+        println!("far end's audio written to {}", args.wav.display());
+    }
     smol::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
@@ -400,6 +452,77 @@ fn start_audio(
         }
     });
     Ok((handle, stop))
+}
+
+/// The audio loop on ALSA devices (builds with the `alsa` feature).
+#[cfg(feature = "alsa")]
+mod alsa_audio {
+    use super::*;
+    use genesys_webrtc::local_audio::run_audio_devices;
+    use genesys_webrtc_alsa::AlsaDevices;
+    use genesys_webrtc_hal::AudioDevices as _;
+
+    /// Prints the ALSA devices: kind, id, label, and which is the system default.
+    pub(crate) fn list_devices() -> Result<(), Box<dyn std::error::Error>> {
+        for d in AlsaDevices::new().list()? {
+            let kind = match d.kind {
+                genesys_webrtc_hal::MediaKind::AudioInput => "mic",
+                genesys_webrtc_hal::MediaKind::AudioOutput => "speaker",
+                genesys_webrtc_hal::MediaKind::VideoInput => "camera",
+            };
+            let default = if d.is_system_default {
+                "  (system default)"
+            } else {
+                ""
+            };
+            println!("{kind:<8} {:<40} {}{default}", d.id, d.label);
+        }
+        Ok(())
+    }
+
+    /// Runs `run_audio_devices` on the ALSA devices until the stop flag is set; the devices
+    /// follow the SDK's media route (defaults, device switches, fallback on errors).
+    pub(crate) fn start(
+        sdk: &Sdk,
+    ) -> Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>), Box<dyn std::error::Error>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sdk, flag) = (sdk.clone(), Arc::clone(&stop));
+        let handle = std::thread::spawn(move || {
+            let clock = SmolClock::new();
+            let devices = AlsaDevices::new();
+            let stopped = async {
+                while !flag.load(Ordering::Relaxed) {
+                    smol::Timer::after(Duration::from_millis(50)).await;
+                }
+            };
+            let run = run_audio_devices(&sdk, &clock, &devices, None);
+            smol::block_on(async {
+                futures::pin_mut!(run, stopped);
+                if let futures::future::Either::Left((Err(e), _)) =
+                    futures::future::select(run, stopped).await
+                {
+                    eprintln!("audio loop stopped: {e}");
+                }
+            });
+        });
+        Ok((handle, stop))
+    }
+}
+
+/// Without the `alsa` feature the ALSA flags are refused when parsed, so these never run.
+#[cfg(not(feature = "alsa"))]
+mod alsa_audio {
+    use super::*;
+
+    pub(crate) fn list_devices() -> Result<(), Box<dyn std::error::Error>> {
+        Err("this build has no ALSA backend (feature `alsa`)".into())
+    }
+
+    pub(crate) fn start(
+        _sdk: &Sdk,
+    ) -> Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>), Box<dyn std::error::Error>> {
+        Err("this build has no ALSA backend (feature `alsa`)".into())
+    }
 }
 
 #[cfg(feature = "fake-cloud")]
