@@ -36,6 +36,8 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
 cargo test --workspace --all-targets --locked 2>&1 | tee -a "$log"
+# The softphone with the ALSA backend (feature `alsa` is not on by default) must keep building.
+cargo check -q -p genesys-webrtc-examples --features alsa --example softphone --locked
 # One closing line over every test binary (cargo prints one per binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1); if ($i ~ /^ignored/) s += $(i-1) } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
