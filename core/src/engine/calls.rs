@@ -71,6 +71,8 @@ pub(crate) struct CallSession {
     pub(crate) remote_candidates: Vec<CandidateFragment>,
     pub(crate) remote_end_of_candidates: bool,
     pub(crate) muted: bool,
+    /// Put on hold through REST ([`Engine::set_hold`], or another call taking the line).
+    pub(crate) held: bool,
     pub(crate) audio: super::audio::SessionAudio,
     pub(crate) media_deadline: Option<Instant>,
     pub(crate) last_stats: crate::media::rtc::MediaStats,
@@ -182,7 +184,13 @@ impl Engine {
             ));
         }
         let cid = call.info.conversation_id.clone();
+        if let Some(c) = self.sessions.get_mut(&id) {
+            c.held = hold;
+        }
         self.start_participant_action(now, &cid, ParticipantAction::Hold(hold));
+        if !hold {
+            self.hold_other_calls(now, &id);
+        }
         Ok(())
     }
 
@@ -515,6 +523,7 @@ impl Engine {
                 remote_candidates: Vec::new(),
                 remote_end_of_candidates: false,
                 muted: false,
+                held: false,
                 audio: super::audio::SessionAudio::default(),
                 media_deadline: None,
                 last_stats: crate::media::rtc::MediaStats::default(),
@@ -1064,6 +1073,11 @@ impl Engine {
                 if state == ConnectionState::Failed {
                     // §7.5: an interrupted connection that fails ends locally without terminate.
                     self.finish_session(now, sid, TerminateReason::FailedTransport);
+                } else if state == ConnectionState::Closed {
+                    // §7.5 watchdog: the peer closed the connection (DTLS close) but the session
+                    // lives on, e.g. its terminate was lost in a WebSocket drop. End it locally,
+                    // without terminate; `gone` says the far end went away.
+                    self.finish_session(now, sid, TerminateReason::Gone);
                 }
             }
             MediaEvent::Connected => {

@@ -295,6 +295,8 @@ pub struct Engine {
     route: media_route::MediaRoute,
     /// The station keeps a persistent connection with one call appearance (§9.3).
     persistent_station: bool,
+    /// The station's call appearances (`webRtcCallAppearances`, 1 until known).
+    call_appearances: u32,
     reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache,
     early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates,
     place_call_results: VecDeque<(u64, Result<String, crate::rest::RestError>)>,
@@ -353,6 +355,7 @@ impl Engine {
             local_udp: Vec::new(),
             route,
             persistent_station: false,
+            call_appearances: 1,
             reinvites: crate::signaling::sdp_over_xmpp::ReinviteCache::new(),
             early_candidates: crate::signaling::sdp_over_xmpp::EarlyCandidates::new(),
             place_call_results: VecDeque::new(),

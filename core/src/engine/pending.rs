@@ -60,10 +60,17 @@ impl Engine {
         if self.full_jid().is_none() {
             return Err(SessionError::NotConnected);
         }
-        if let Some(entry) = self.pending.get_mut(id) {
-            entry.accepted = true;
-        }
+        let softphone = match self.pending.get_mut(id) {
+            Some(entry) => {
+                entry.accepted = true;
+                entry.info.session_type == SessionType::Softphone
+            }
+            None => false,
+        };
         self.send_proceed(id);
+        if softphone {
+            self.hold_other_calls(now, id);
+        }
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use super::pending::PendingEntry;
 use super::Engine;
 use crate::events::SdkEvent;
 use crate::options::SessionType;
-use crate::session::events::{PendingSession, TerminateReason};
+use crate::session::events::{ConnectionState, PendingSession, TerminateReason};
 
 /// The user call states of PROTOCOL.md §9.6.
 fn group(state: &str) -> Option<Group> {
@@ -52,6 +52,35 @@ impl Engine {
     /// Station facts from initialization: persistent connection and call appearances.
     pub(crate) fn set_station_persistence(&mut self, persistent: bool, appearances: u32) {
         self.persistent_station = persistent && appearances <= 1;
+        self.call_appearances = appearances.max(1);
+    }
+
+    /// Line appearances > 1 (§9.3, §9.4): answering or resuming one softphone call holds the
+    /// others through REST (`PATCH {"held":true}`), so only one call has the user's voice.
+    pub(crate) fn hold_other_calls(&mut self, now: Instant, except: &str) {
+        if self.call_appearances <= 1 {
+            return;
+        }
+        let others: Vec<(String, String)> = self
+            .sessions
+            .iter()
+            .filter(|(k, c)| {
+                k.as_str() != except
+                    && c.info.session_type == SessionType::Softphone
+                    && !c.held
+                    && c.ending.is_none()
+                    && !c.info.conversation_id.is_empty()
+                    && c.connection_state == ConnectionState::Connected
+            })
+            .map(|(k, c)| (k.clone(), c.info.conversation_id.clone()))
+            .collect();
+        for (sid, cid) in others {
+            tracing::info!(session_id = %sid, conversation_id = %cid, "holding the other call");
+            if let Some(c) = self.sessions.get_mut(&sid) {
+                c.held = true;
+            }
+            self.start_participant_action(now, &cid, ParticipantAction::Hold(true));
+        }
     }
 
     /// The session carrying the persistent connection: a softphone session whose media is
@@ -65,7 +94,7 @@ impl Engine {
             .find(|(_, c)| {
                 c.info.session_type == SessionType::Softphone
                     && c.ending.is_none()
-                    && c.media.as_ref().is_some_and(|m| m.is_connected())
+                    && c.connection_state == ConnectionState::Connected
             })
             .map(|(k, _)| k.clone())
     }
