@@ -37,7 +37,8 @@
 //!   packet counts are computed here from the sequence numbers actually seen.
 //! * **ICE states.** str0m's agent has no `failed`/`closed` (trickle never ends). `Failed` is
 //!   reported here after [`ICE_FAILED_AFTER`] without a connection; `Closed` on
-//!   [`CallMedia::close`] or when the peer closes DTLS. There is no end-of-remote-candidates API,
+//!   [`CallMedia::close`] or when the peer closes DTLS, then `Failed` [`PEER_CLOSED_GRACE`] after a
+//!   peer close (the session should have ended by signaling). There is no end-of-remote-candidates API,
 //!   so [`CallMedia::end_of_remote_candidates`] only records it.
 //!
 //! # Candidates, STUN and TURN
@@ -85,6 +86,11 @@ pub const MAX_TELEPHONE_EVENT_PAYLOAD: usize = 64;
 /// Time without an ICE connection (from the offer, or from losing it) after which
 /// [`ConnectionState::Failed`] is reported.
 pub const ICE_FAILED_AFTER: Duration = Duration::from_secs(30);
+/// After the peer closed the connection (DTLS close) while the session is still up, how long
+/// the signaling (its terminate) gets before [`ConnectionState::Failed`] is reported: the 2 s
+/// watchdog of PROTOCOL.md §7.5. A terminate lost in a WebSocket drop must not leave a dead
+/// session behind.
+pub const PEER_CLOSED_GRACE: Duration = Duration::from_secs(2);
 /// Interval of [`MediaEvent::Stats`].
 pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// Default STUN port when the URL has none.
@@ -411,6 +417,8 @@ pub struct CallMedia {
     unconnected_since: Option<Instant>,
     remote_candidates_done: bool,
     closed: bool,
+    /// When the peer closed the connection (not set by our own [`CallMedia::close`]).
+    peer_closed_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for CallMedia {
@@ -497,6 +505,7 @@ impl CallMedia {
             unconnected_since: Some(now),
             remote_candidates_done: false,
             closed: false,
+            peer_closed_at: None,
         };
 
         if !config.relay_only {
@@ -650,6 +659,13 @@ impl CallMedia {
     /// datagrams str0m does not accept (`Rtc::accepts`) and garbage are dropped.
     pub fn handle_input(&mut self, input: MediaInput<'_>) {
         if self.closed && !self.rtc.is_alive() {
+            // Only the peer-closed watchdog runs now.
+            if let MediaInput::Timeout(now) = input {
+                self.now = self.now.max(now);
+                if self.failure_deadline().is_some_and(|d| self.now >= d) {
+                    self.set_state(ConnectionState::Failed);
+                }
+            }
             return;
         }
         match input {
@@ -972,7 +988,13 @@ impl CallMedia {
     }
 
     fn failure_deadline(&self) -> Option<Instant> {
-        if self.closed || self.state == ConnectionState::Failed {
+        if self.state == ConnectionState::Failed {
+            return None;
+        }
+        if let Some(t) = self.peer_closed_at {
+            return Some(t + PEER_CLOSED_GRACE);
+        }
+        if self.closed {
             return None;
         }
         self.unconnected_since.map(|t| t + ICE_FAILED_AFTER)
@@ -1080,6 +1102,9 @@ impl CallMedia {
                 self.stats_dirty = true;
             }
             Event::Closed => {
+                if !self.closed {
+                    self.peer_closed_at = Some(self.now);
+                }
                 self.closed = true;
                 self.gatherer = None;
                 self.set_state(ConnectionState::Closed);
