@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use genesys_webrtc::engine::StartSoftphoneParams;
 use genesys_webrtc::events::SdkErrorKind;
-use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
+use genesys_webrtc::media::rtc::ICE_FAILED_AFTER;
+use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
 use genesys_webrtc::{SdkEvent, SessionError};
 use genesys_webrtc_sim::cloud::{
     CallId, CallOptions, CallState, Negotiation, PreferredCodec, RestFault,
@@ -180,6 +181,12 @@ struct App {
     tokens: Vec<String>,
     connection_losses: u32,
     invalid_token_errors: u32,
+    /// Sessions whose media connected at least once (active sessions).
+    media_up: BTreeSet<String>,
+    /// Sessions that ended `FailedTransport` without media ever connecting.
+    negotiation_failures: u64,
+    /// Sessions the far end ended whose terminate was lost in a drop.
+    terminates_lost: u64,
 }
 
 struct Sim {
@@ -218,11 +225,25 @@ impl Sim {
                 SdkEvent::SessionEnded { session, reason } => {
                     self.app.live.remove(&session.id);
                     self.app.ends.remove(&session.id);
+                    let never_up = !self.app.media_up.contains(&session.id);
+                    if never_up && reason == TerminateReason::FailedTransport {
+                        // Negotiation cut by a drop (say, our answer went out on the dying
+                        // connection): media never came up and the SDK said so, ending the
+                        // session after ICE_FAILED_AFTER. Not an active session lost.
+                        self.app.negotiation_failures += 1;
+                        continue;
+                    }
                     assert!(
                         self.app.ended_on_purpose.contains(&session.id),
                         "session {} lost: ended with {reason:?} though neither side ended it",
                         session.id
                     );
+                }
+                SdkEvent::Session {
+                    session_id,
+                    event: SessionEvent::ConnectionState(ConnectionState::Connected),
+                } => {
+                    self.app.media_up.insert(session_id);
                 }
                 SdkEvent::Disconnected { .. } => self.app.connection_losses += 1,
                 SdkEvent::Error(err) if err.kind == SdkErrorKind::InvalidToken => {
@@ -428,6 +449,34 @@ impl Sim {
     }
 
     fn check_survivors(&mut self, audio: bool) {
+        // Two kinds of session must end by themselves, with an event, once the SDK's ICE
+        // failure timer (ICE_FAILED_AFTER) has run: one whose negotiation a drop cut (media
+        // never up), and one the far end ended while its terminate was lost in a drop (the
+        // call is over in the cloud; nothing tells the SDK but its media dying).
+        let mut stuck: Vec<String> = Vec::new();
+        for sid in self.app.live.keys().cloned().collect::<Vec<_>>() {
+            let over = self
+                .sim
+                .cloud()
+                .call_by_session(&sid)
+                .and_then(|c| self.sim.cloud().call(c))
+                .is_some_and(|c| c.state.is_over());
+            if over {
+                self.app.terminates_lost += 1;
+            }
+            if over || !self.app.media_up.contains(&sid) {
+                stuck.push(sid);
+            }
+        }
+        if !stuck.is_empty() {
+            self.run_for(ICE_FAILED_AFTER + Duration::from_secs(2));
+            for sid in &stuck {
+                assert!(
+                    !self.app.live.contains_key(sid),
+                    "session {sid} is dead (no media, or over in the cloud) and never ended"
+                );
+            }
+        }
         // Every live session still has media on both sides.
         let live: Vec<String> = self.app.live.keys().cloned().collect();
         for sid in &live {
@@ -439,8 +488,10 @@ impl Sim {
             let summary = self.sim.cloud().call(call).expect("call");
             assert!(
                 !summary.state.is_over(),
-                "the cloud ended {sid} ({:?}) but the SDK did not notice",
-                summary.state
+                "the cloud ended {sid} ({:?}) but the SDK did not notice; call log {:?}; scenario {:?}",
+                summary.state,
+                self.sim.cloud().call_log(call),
+                scenario(self.seed)
             );
             let state = self.sim.events().iter().rev().find_map(|(_, e)| match e {
                 SdkEvent::Session {
@@ -452,7 +503,20 @@ impl Sim {
             assert_eq!(
                 state,
                 Some(ConnectionState::Connected),
-                "media of {sid} after healing"
+                "media of {sid} after healing: SDK states {:?}, cloud {:?}, scenario {:?}",
+                self.sim
+                    .events()
+                    .iter()
+                    .filter_map(|(t, e)| match e {
+                        SdkEvent::Session {
+                            session_id,
+                            event: SessionEvent::ConnectionState(s),
+                        } if session_id == sid => Some((*t, *s)),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+                self.sim.cloud().media_stats(call),
+                scenario(self.seed)
             );
             if !summary.media_connected {
                 // Known, not fixed here: under loss str0m's DTLS (dimpl) can finish on our side
@@ -590,6 +654,8 @@ struct Coverage {
     datagrams_reordered: u64,
     extdisco_timeouts: u64,
     dtls_stalls: u64,
+    negotiation_failures: u64,
+    terminates_lost: u64,
 }
 
 impl Coverage {
@@ -604,6 +670,8 @@ impl Coverage {
         self.datagrams_reordered += o.datagrams_reordered;
         self.extdisco_timeouts += o.extdisco_timeouts;
         self.dtls_stalls += o.dtls_stalls;
+        self.negotiation_failures += o.negotiation_failures;
+        self.terminates_lost += o.terminates_lost;
     }
 }
 
@@ -649,6 +717,7 @@ fn run_seed_with(seed: u64, survivability: bool) -> Coverage {
     }
     let start = s.sim.now();
     let mut up_before_cut = 0u32;
+    let mut counted_connects = 0usize;
     let mut sessions_across_drops = 0u64;
     for (at, action) in &sc.actions {
         let target = start + *at;
@@ -656,7 +725,19 @@ fn run_seed_with(seed: u64, survivability: bool) -> Coverage {
             let d = target - s.sim.now();
             s.run_for(d);
         }
-        if matches!(action, Action::CutAll | Action::ServerClose) && s.sim.engine().is_connected() {
+        // A drop of a live connection, counted once per connection (a second drop before the
+        // first one reached the SDK hits the same connection).
+        let connects = s
+            .sim
+            .events()
+            .iter()
+            .filter(|(_, e)| matches!(e, SdkEvent::Connected { .. }))
+            .count();
+        if matches!(action, Action::CutAll | Action::ServerClose)
+            && s.sim.engine().is_connected()
+            && connects > counted_connects
+        {
+            counted_connects = connects;
             up_before_cut += 1;
             sessions_across_drops += s.sim.engine().sessions().count() as u64;
         }
@@ -671,8 +752,15 @@ fn run_seed_with(seed: u64, survivability: bool) -> Coverage {
     // Every drop of a live connection was announced.
     assert!(
         s.app.connection_losses >= up_before_cut,
-        "{} disconnected event(s) for {up_before_cut} drop(s) of a live connection",
-        s.app.connection_losses
+        "{} disconnected event(s) for {up_before_cut} drop(s) of a live connection; connection events {:?}; scenario {:?}",
+        s.app.connection_losses,
+        s.sim
+            .events()
+            .iter()
+            .filter(|(_, e)| matches!(e, SdkEvent::Connected { .. } | SdkEvent::Disconnected { .. }))
+            .map(|(t, e)| (t.saturating_duration_since(start), e.clone()))
+            .collect::<Vec<_>>(),
+        sc.actions
     );
     // The media faults happened whenever there was media.
     let had_media = s.sim.events().iter().any(|(_, e)| {
@@ -684,13 +772,9 @@ fn run_seed_with(seed: u64, survivability: bool) -> Coverage {
             }
         )
     });
-    if had_media {
-        assert!(!sc.loss || s.sim.datagrams_lost() > 0, "loss applied");
-        assert!(
-            !sc.reorder || s.sim.datagrams_reordered() > 0,
-            "reorder applied"
-        );
-    }
+    // (Whether loss and reordering fired is checked over the whole run: a seed whose media
+    // lasted a handful of datagrams may see none.)
+    let _ = had_media;
     s.check_survivors(sc.audio);
     s.drain();
 
@@ -734,6 +818,8 @@ fn run_seed_with(seed: u64, survivability: bool) -> Coverage {
         datagrams_reordered: s.sim.datagrams_reordered(),
         extdisco_timeouts: logs.matches("ICE server discovery took longer").count() as u64,
         dtls_stalls: s.dtls_stalls,
+        negotiation_failures: s.app.negotiation_failures,
+        terminates_lost: s.app.terminates_lost,
     }
 }
 
@@ -869,4 +955,14 @@ fn without_survivability_sessions_are_reported_lost() {
     }
     let (seed, msg) = caught.expect("some scenario drops the WebSocket during a call");
     assert!(msg.contains("lost"), "seed {seed}: {msg}");
+}
+
+/// Regression seeds: the far end's terminate was lost in a WebSocket drop (hang-up or our
+/// `end_session` right after a cut, under a latency spike). The peer's DTLS close must end the
+/// session within `PEER_CLOSED_GRACE`; before the fix it stayed forever in `closed`.
+#[test]
+fn a_terminate_lost_in_a_drop_still_ends_the_session() {
+    for seed in [315, 404, 881, 888] {
+        run_seed(seed);
+    }
 }
