@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use embedded_io_async::{Read as _, Write as _};
 use futures::channel::{mpsc, oneshot};
+use futures::future::FusedFuture as _;
 use futures::future::{Either, LocalBoxFuture};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt as _, Stream, StreamExt as _};
@@ -383,6 +384,11 @@ impl<P: Platform> SdkDriver<P> {
         let mut place_waiters: Vec<(u64, oneshot::Sender<Result<String, SessionError>>)> =
             Vec::new();
         let mut shutting_down = false;
+        // One sleep, kept across iterations while the engine's deadline stays the same: making
+        // a new one each time registers a new timer with the platform (with smol, a reactor
+        // notification that wakes the thread polling the reactor) for every input.
+        let mut sleep = pin!(futures::future::Fuse::terminated());
+        let mut armed: Option<Instant> = None;
         loop {
             // Drain the engine.
             let deadline = loop {
@@ -486,13 +492,16 @@ impl<P: Platform> SdkDriver<P> {
                 }
             }
 
-            let mut sleep = pin!(clock.sleep_until(deadline).fuse());
+            if armed != Some(deadline) || sleep.is_terminated() {
+                sleep.set(clock.sleep_until(deadline).fuse());
+                armed = Some(deadline);
+            }
             let step = futures::select_biased! {
                 cmd = commands.next() => Step::Command(cmd),
                 ev = ev_rx.next() => Step::Conn(ev),
                 _ = tasks.select_next_some() => Step::Nothing,
                 _ = udp_tasks.select_next_some() => Step::Nothing,
-                _ = sleep => Step::Timer,
+                _ = sleep.as_mut() => Step::Timer,
             };
             let now: Instant = clock.now();
             match step {
@@ -609,21 +618,24 @@ async fn run_udp<S: genesys_webrtc_hal::UdpSocket>(
     let mut buf = vec![0u8; 2048];
     let mut errors_in_a_row = 0u32;
     loop {
-        let action = {
-            let recv = pin!(sock.recv_from(&mut buf).fuse());
-            match futures::future::select(sends.next(), recv).await {
-                Either::Left((s, _)) => Either::Left(s),
-                Either::Right((r, _)) => Either::Right(r.map_err(|_| ())),
-            }
-        };
-        match action {
-            Either::Left(Some((dest, data))) => {
-                if let Err(e) = sock.send_to(&data, dest).await {
-                    tracing::debug!(kind = ?e.kind(), "media datagram not sent");
+        // The receive stays pending while datagrams are sent: dropping and re-creating it for
+        // every send would cost a failed `recvfrom` and a new readiness registration each time.
+        let received = {
+            let mut recv = pin!(sock.recv_from(&mut buf));
+            loop {
+                match futures::future::select(sends.next(), recv.as_mut()).await {
+                    Either::Left((Some((dest, data)), _)) => {
+                        if let Err(e) = sock.send_to(&data, dest).await {
+                            tracing::debug!(kind = ?e.kind(), "media datagram not sent");
+                        }
+                    }
+                    Either::Left((None, _)) => return,
+                    Either::Right((r, _)) => break r.map_err(|_| ()),
                 }
             }
-            Either::Left(None) => return,
-            Either::Right(Ok((n, source))) => {
+        };
+        match received {
+            Ok((n, source)) => {
                 errors_in_a_row = 0;
                 let data = buf.get(..n).unwrap_or(&[]).to_vec();
                 let _ = events.unbounded_send(ConnEvent::Datagram {
@@ -632,7 +644,7 @@ async fn run_udp<S: genesys_webrtc_hal::UdpSocket>(
                     data,
                 });
             }
-            Either::Right(Err(())) => {
+            Err(()) => {
                 // ICMP errors (port unreachable) surface here on some systems: keep going,
                 // unless the socket is plainly broken.
                 errors_in_a_row += 1;
