@@ -2,8 +2,11 @@
 # The ALSA backend on real ALSA devices: boots Debian's stock kernel in QEMU (software emulation
 # is enough) with a tiny initramfs that loads snd-aloop and runs the backend's
 # `alsa-loopback-check` example (tone into the loopback, captured back, frequency checked, a
-# device switch mid-stream, plug rate/channel conversion). Prints the guest's output and exits 0
-# only if the check printed `ALSA-LOOPBACK: PASS`.
+# device switch mid-stream, plug rate/channel conversion, recovered xruns). The guest also has an
+# emulated USB sound card (QEMU's usb-audio on xHCI, snd-usb-audio) that this script unplugs
+# through the QEMU monitor when the check asks (`UNPLUG-NOW`): the core audio loop playing on it
+# must report the vanished speaker and fall back to the system default. Prints the guest's output
+# and exits 0 only if the check printed `ALSA-LOOPBACK: PASS`.
 #
 # Not part of scripts/test.sh (it downloads a ~70 MB kernel package once and boots a VM); the
 # file-PCM tests of backends/alsa (tests/file_pcm.rs) run in every `cargo test --workspace`.
@@ -45,8 +48,11 @@ fi
 kver=${kpkg#linux-image-}
 kdir=$work/kernel-$kver
 if [ ! -d "$kdir/boot" ]; then
+  # Only the kernel, the module list and the sound/USB modules (the whole package is ~400 MB).
   rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp"
-  dpkg-deb -x "$cache/$kpkg"_*.deb "$kdir.tmp"
+  dpkg-deb --fsys-tarfile "$cache/$kpkg"_*.deb | tar -x -C "$kdir.tmp" --wildcards \
+    './boot/vmlinuz-*' './lib/modules/*/modules.order' './lib/modules/*/kernel/sound/*' \
+    './lib/modules/*/kernel/drivers/usb/*' './lib/modules/*/kernel/drivers/media/mc/*'
   mv "$kdir.tmp" "$kdir"
 fi
 bbdir=$work/busybox
@@ -62,6 +68,10 @@ bin=$root/target/debug/examples/alsa-loopback-check
 init=$work/initramfs
 rm -rf "$init"
 mkdir -p "$init"/{bin,dev,proc,sys,tmp,lib/modules,usr/share}
+# ALSA's dmix/dsnoop (behind `default`) want the `audio` group to exist.
+mkdir -p "$init/etc"
+echo 'root:x:0:0:root:/tmp:/bin/sh' > "$init/etc/passwd"
+printf 'root:x:0:\naudio:x:29:root\n' > "$init/etc/group"
 cp "$bbdir/bin/busybox" "$init/bin/busybox"
 cp "$bin" "$init/check"
 strip "$init/check" 2>/dev/null || true
@@ -90,6 +100,8 @@ add_module() {
   order+=("$p")
 }
 add_module snd-aloop
+add_module xhci-pci
+add_module snd-usb-audio
 : > "$init/modules.list"
 for m in "${order[@]}"; do
   base=$(basename "$m")
@@ -109,8 +121,8 @@ mount -t devtmpfs dev /dev
 for m in $(cat /modules.list); do
   insmod /lib/modules/$m || echo "insmod $m failed"
 done
-for i in 1 2 3 4 5 6 7 8 9 10; do
-  [ -e /dev/snd/pcmC0D1c ] && break
+for i in $(seq 1 25); do
+  [ -e /dev/snd/pcmC0D1c ] && [ -e /dev/snd/pcmC1D0p ] && break
   sleep 0.2
 done
 echo "guest: kernel $(uname -r), modules: $(cut -d' ' -f1 /proc/modules | tr '\n' ' ')"
@@ -122,6 +134,7 @@ poweroff -f
 EOF
 chmod +x "$init/init"
 (cd "$init" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.cpio.gz"
+rm -rf "$init"
 
 # Software emulation by default (a /dev/kvm that is present may still not work, as in nested
 # setups); ALSA_QEMU_ACCEL=kvm to use KVM.
@@ -129,9 +142,37 @@ accel=${ALSA_QEMU_ACCEL:-tcg}
 echo "booting $kpkg in QEMU ($accel), initramfs $(du -h "$work/initramfs.cpio.gz" | cut -f1)"
 start=$(date +%s)
 out=$work/guest.log
+raw=$work/guest.raw
+rm -f "$raw" "$out"
+: > "$raw"
+# The QEMU monitor on a local TCP port: the host unplugs the USB sound card when the guest asks.
+port=$(( 20000 + RANDOM % 20000 ))
+(
+  for _ in $(seq 1 $(( ${ALSA_QEMU_TIMEOUT:-300} * 5 ))); do
+    if grep -q 'UNPLUG-NOW' "$raw" 2>/dev/null; then
+      if exec 3<>"/dev/tcp/127.0.0.1/$port"; then
+        printf 'device_del usbaudio\n' >&3
+        sleep 1
+        exec 3>&-
+        echo "host: unplugged the USB sound card (device_del usbaudio)"
+      fi
+      exit 0
+    fi
+    sleep 0.2
+  done
+) &
+watcher=$!
 timeout "${ALSA_QEMU_TIMEOUT:-300}" qemu-system-x86_64 \
   -accel "$accel" -m 512 -smp 1 -nographic -no-reboot \
+  -monitor "tcp:127.0.0.1:$port,server=on,wait=off" \
+  -device qemu-xhci,id=xhci -audiodev none,id=snd0 \
+  -device usb-audio,audiodev=snd0,id=usbaudio,bus=xhci.0 \
   -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$work/initramfs.cpio.gz" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1" </dev/null | tr -d '\r' | tee "$out" || true
+  -append "console=ttyS0 quiet loglevel=3 panic=-1" </dev/null > "$raw" 2>&1 &
+qemu=$!
+tail -f "$raw" --pid=$qemu | tr -d '\r' || true
+wait $qemu || true
+kill "$watcher" 2>/dev/null || true
+tr -d '\r' < "$raw" > "$out"
 echo "QEMU run took $(( $(date +%s) - start )) s"
 grep -q '^ALSA-LOOPBACK: PASS' "$out"

@@ -11,6 +11,13 @@
 //! 4. Plays 44.1 kHz stereo through `plughw:Loopback,0,2` and captures it at 48 kHz mono from
 //!    `plughw:Loopback,1,2` (ALSA's plug converts), checking the tone survives.
 //!
+//! 5. Stays away from a capture and a playout for 400 ms: the overrun and underrun are recovered
+//!    and counted, and the streams go on.
+//! 6. If a USB sound card is present (the QEMU script adds one): runs core's `run_audio_devices`
+//!    with it as the SDK default speaker, prints `UNPLUG-NOW` (the script then unplugs it), and
+//!    checks that the loop reports the vanished speaker as a `Media` error of kind
+//!    `Disconnected`, falls back to the system default and runs on to the end.
+//!
 //! Prints `ALSA-LOOPBACK: PASS` or `ALSA-LOOPBACK: FAIL <why>` and exits 0 or 1.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -236,6 +243,131 @@ fn run() -> Result<(), String> {
             "playout underrun recovered and counted ({} xruns), writing went on",
             ps.xruns
         ),
+    )?;
+
+    // The system default (dsnoop/dmix on card 0): how long 1 s of audio takes each way.
+    if let Ok(mut c) = devices.open_capture(None, FORMAT) {
+        let t = Instant::now();
+        let mut frame = vec![0i16; c.format().samples_per_frame()];
+        for _ in 0..50 {
+            if futures::executor::block_on(c.read_frame(&mut frame)).is_err() {
+                break;
+            }
+        }
+        println!(
+            "  default capture: 1 s of audio in {:?}, {:?}",
+            t.elapsed(),
+            c.format()
+        );
+        println!("  {:?}", c.close(Duration::from_secs(1)));
+    }
+    if let Ok(mut p) = devices.open_playout(None, FORMAT) {
+        let t = Instant::now();
+        let _ = play(&mut p, 440.0, 1000);
+        println!(
+            "  default playout: 1 s of audio queued in {:?}",
+            t.elapsed()
+        );
+        println!("  {:?}", p.close(Duration::from_secs(1)));
+    }
+
+    // Step 6: a USB speaker that is unplugged mid-stream.
+    let usb = list.iter().find(|d| {
+        d.kind == genesys_webrtc_hal::MediaKind::AudioOutput
+            && d.id.starts_with("plughw:")
+            && !d.id.contains("Loopback")
+    });
+    match usb {
+        Some(d) => unplug_check(&d.id)?,
+        None => println!("  skipped: no USB sound card to unplug"),
+    }
+    Ok(())
+}
+
+/// Step 6: `run_audio_devices` on `speaker` (the SDK default), which the host unplugs.
+fn unplug_check(speaker: &str) -> Result<(), String> {
+    use futures::StreamExt as _;
+    use genesys_webrtc::local_audio::run_audio_devices;
+    use genesys_webrtc::{SdkErrorKind, SdkEvent, SdkOptions};
+
+    println!("  USB speaker {speaker}: the audio loop plays on it (SDK default)");
+    // An SDK that is never initialized: no call, so it plays silence; the loop still opens,
+    // follows and replaces devices by the Device ID rules.
+    let options = SdkOptions::builder()
+        .environment("alsa-check.invalid")
+        .access_token("not-used")
+        .default_output_device_id(speaker)
+        // Echo cancellation (AEC3) in this unoptimised build under software emulation takes
+        // longer than real time; this step is about devices, not about the echo canceller.
+        .echo_cancellation(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (sdk, _thread) = genesys_webrtc_smol::start(options).map_err(|e| e.to_string())?;
+    let mut events = sdk.events();
+    let ticks = 200; // 4 s
+    let (loop_sdk, started) = (sdk.clone(), Instant::now());
+    let audio = std::thread::spawn(move || {
+        smol::block_on(run_audio_devices(
+            &loop_sdk,
+            &genesys_webrtc_smol::SmolClock::new(),
+            &AlsaDevices::new(),
+            Some(ticks),
+        ))
+    });
+    // Media errors as they come, with the time since the loop started.
+    let watcher = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        smol::block_on(async {
+            let collect = async {
+                while let Some(e) = events.next().await {
+                    if let SdkEvent::Error(err) = e {
+                        if err.kind == SdkErrorKind::Media {
+                            println!("  [{:?}] Error(Media)", started.elapsed());
+                            out.push(err.details);
+                        }
+                    }
+                }
+            };
+            let timeout = smol::Timer::after(Duration::from_secs(20));
+            futures::pin_mut!(collect);
+            futures::future::select(collect, timeout).await;
+        });
+        out
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    println!("UNPLUG-NOW");
+    let unplug_at = Instant::now();
+    let result = audio
+        .join()
+        .map_err(|_| "audio loop panicked".to_string())?;
+    // The event stream ends when the SDK is gone.
+    drop(sdk);
+    println!(
+        "  the loop ended {:?} after the unplug request, {:?} after it started",
+        unplug_at.elapsed(),
+        started.elapsed()
+    );
+    check(
+        result.is_ok(),
+        &format!("the audio loop ran its {ticks} ticks to the end: {result:?}"),
+    )?;
+    let errors: Vec<String> = watcher
+        .join()
+        .map_err(|_| "event thread panicked".to_string())?;
+    for e in &errors {
+        println!("  event: Error(Media) {e}");
+    }
+    check(
+        errors
+            .iter()
+            .any(|e| e.contains(speaker) && e.contains("Disconnected")),
+        "the vanished USB speaker was reported as Disconnected",
+    )?;
+    check(
+        !errors
+            .iter()
+            .any(|e| e.contains("(system default) could not be opened")),
+        "the loop fell back to the system default speaker",
     )?;
     Ok(())
 }
