@@ -11,6 +11,10 @@
 //! stays away long enough overruns the device, which is recovered and counted; playout:
 //! `write_frame` waits), so a PCM that is not paced in real time (a `file` PCM over `null`) is
 //! still moved bit-exact.
+//!
+//! Dropping a stream stops its thread and waits up to 250 ms (in practice one `snd_pcm_wait`
+//! slice, at most 50 ms) for it to close the PCM, so the same device can be reopened at once;
+//! a playout's queued frames are discarded (use [`AlsaPlayout::close`] to play them out).
 
 use std::collections::VecDeque;
 use std::future::poll_fn;

@@ -15,7 +15,8 @@ use genesys_webrtc_smol::SmolClock;
 
 #[test]
 fn run_audio_devices_opens_by_the_rules_and_falls_back() {
-    let dir = std::env::temp_dir().join(format!("genesys-alsa-loop-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("alsa-audio-loop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let tone: Vec<u8> = (0..48_000 * 4)
         .flat_map(|i| {

@@ -44,7 +44,19 @@ fn from_bytes(bytes: &[u8]) -> Vec<i16> {
 fn setup() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("genesys-alsa-test-{}", std::process::id()));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("alsa-file-pcm-{}", std::process::id()));
+        // Earlier runs' directories (other process ids) are left over: clear them.
+        if let Ok(old) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) {
+            for e in old.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with("alsa-file-pcm-")
+                {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("in.raw"), to_bytes(&known_samples(48_000))).unwrap();
         std::fs::write(dir.join("short.raw"), to_bytes(&known_samples(1_000))).unwrap();
