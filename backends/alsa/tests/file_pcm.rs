@@ -46,14 +46,14 @@ fn setup() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("alsa-file-pcm-{}", std::process::id()));
-        // Earlier runs' directories (other process ids) are left over: clear them.
+        // Earlier runs' directories are left over: clear those whose process has ended.
         if let Ok(old) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) {
             for e in old.flatten() {
-                if e.file_name()
-                    .to_string_lossy()
-                    .starts_with("alsa-file-pcm-")
-                {
-                    let _ = std::fs::remove_dir_all(e.path());
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("alsa-file-pcm-") {
+                    if !std::path::Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
                 }
             }
         }
