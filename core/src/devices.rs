@@ -1,7 +1,7 @@
 //! The Device ID rules of the JS SDK (PROTOCOL.md §13.4), implemented once and used everywhere
 //! a device is chosen: `accept_session`'s media options, `set_audio_mute`'s `unmute_device_id`,
 //! `update_outgoing_media`, `update_output_device`, `update_default_devices`, and opening
-//! devices in the audio loop ([`crate::local_audio::run_audio_devices`]).
+//! devices in the audio loop ([`crate::local_audio::run_audio_devices`]) and [`create_media`].
 //!
 //! A request ([`DeviceRequest`]) says what the application asked for; [`resolve_input`] and
 //! [`resolve_output`] turn it into a [`DeviceTarget`] against the devices present and the SDK
@@ -14,7 +14,11 @@
 //! | `SystemDefault` (JS `null`) | the system default | the system default |
 //! | `Unchanged` (JS `undefined`) | leave that media type alone | refused: an output must be chosen |
 
-use genesys_webrtc_hal::{MediaDevice, MediaKind};
+use genesys_webrtc_hal::{
+    AudioDevices, AudioFormat, Error as _, ErrorKind, MediaDevice, MediaKind,
+};
+
+use crate::options::MediaDefaults;
 
 /// What the application asked for one media type (JS `audioDeviceId` / `videoDeviceId` /
 /// `outputDeviceId` / `unmuteDeviceId`).
@@ -183,6 +187,97 @@ pub fn resolve_output_lenient(
     )
 }
 
+/// JS `createMedia({ audio, video })`: which media to capture. Here `Unchanged` (JS
+/// `undefined`/`false`) means "do not capture this kind".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaRequest {
+    /// The microphone.
+    pub audio: DeviceRequest,
+    /// The camera.
+    pub video: DeviceRequest,
+}
+
+/// What [`create_media`] opened.
+#[derive(Debug)]
+pub struct CreatedMedia<C> {
+    /// The microphone stream, if audio was requested.
+    pub audio: Option<C>,
+    /// Which device it is.
+    pub audio_device: DeviceTarget,
+}
+
+/// Why [`create_media`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateMediaError {
+    /// Neither audio nor video was requested (JS throws the same).
+    #[error("create_media needs at least one media type")]
+    NothingRequested,
+    /// Video was requested; this build has no camera backend yet.
+    #[error("video capture is not supported yet")]
+    VideoUnsupported,
+    /// The device set could not be listed.
+    #[error("listing devices failed ({0:?})")]
+    List(ErrorKind),
+    /// The chosen microphone (and the system default after it) could not be opened.
+    #[error("the microphone {device:?} could not be opened ({kind:?})")]
+    Open {
+        /// The device tried first.
+        device: DeviceTarget,
+        /// Why.
+        kind: ErrorKind,
+    },
+}
+
+/// JS `createMedia`: opens the microphone the request names, by the rules above, in `format`
+/// (the device grants what it can). A named or default device that fails to open falls back to
+/// the system default once.
+pub fn create_media<D: AudioDevices>(
+    devices: &D,
+    request: &MediaRequest,
+    defaults: &MediaDefaults,
+    format: AudioFormat,
+) -> Result<CreatedMedia<D::Capture>, CreateMediaError> {
+    if request.audio == DeviceRequest::Unchanged && request.video == DeviceRequest::Unchanged {
+        return Err(CreateMediaError::NothingRequested);
+    }
+    if request.video != DeviceRequest::Unchanged {
+        return Err(CreateMediaError::VideoUnsupported);
+    }
+    let present = devices
+        .list()
+        .map_err(|e| CreateMediaError::List(e.kind()))?;
+    let target = resolve_input(
+        &request.audio,
+        defaults.audio_device_id.as_deref(),
+        MediaKind::AudioInput,
+        &present,
+    );
+    match devices.open_capture(target.hal_id(), format) {
+        Ok(c) => Ok(CreatedMedia {
+            audio: Some(c),
+            audio_device: target,
+        }),
+        Err(first) if target != DeviceTarget::SystemDefault => {
+            tracing::warn!(?target, kind = ?first.kind(), "microphone failed; trying the system default");
+            devices
+                .open_capture(None, format)
+                .map(|c| CreatedMedia {
+                    audio: Some(c),
+                    audio_device: DeviceTarget::SystemDefault,
+                })
+                .map_err(|_| CreateMediaError::Open {
+                    device: target,
+                    kind: first.kind(),
+                })
+        }
+        Err(e) => Err(CreateMediaError::Open {
+            device: target,
+            kind: e.kind(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +435,120 @@ mod tests {
     fn hal_ids() {
         assert_eq!(DeviceTarget::Device("d".into()).hal_id(), Some("d"));
         assert_eq!(DeviceTarget::SystemDefault.hal_id(), None);
+    }
+}
+
+#[cfg(test)]
+mod create_media_tests {
+    use super::*;
+    use genesys_webrtc_hal::{AudioCapture, ErrorType, FrameDuration};
+
+    const FORMAT: AudioFormat = AudioFormat {
+        sample_rate: 48_000,
+        channels: 1,
+        frame: FrameDuration::Ms20,
+    };
+
+    /// Microphones `a` (system default) and `b`; `broken` is listed but fails to open.
+    struct Mics;
+    #[derive(Debug)]
+    struct Mic(Option<String>);
+
+    impl ErrorType for Mics {
+        type Error = ErrorKind;
+    }
+    impl ErrorType for Mic {
+        type Error = ErrorKind;
+    }
+    impl AudioCapture for Mic {
+        fn format(&self) -> AudioFormat {
+            FORMAT
+        }
+        async fn read_frame(&mut self, frame: &mut [i16]) -> Result<usize, ErrorKind> {
+            Ok(frame.len())
+        }
+    }
+    impl genesys_webrtc_hal::AudioPlayout for Mic {
+        fn format(&self) -> AudioFormat {
+            FORMAT
+        }
+        async fn write_frame(&mut self, _: &[i16]) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+    }
+    impl AudioDevices for Mics {
+        type Capture = Mic;
+        type Playout = Mic;
+        fn list(&self) -> Result<Vec<MediaDevice>, ErrorKind> {
+            Ok(["a", "b", "broken"]
+                .into_iter()
+                .map(|id| MediaDevice {
+                    id: id.into(),
+                    label: id.into(),
+                    kind: MediaKind::AudioInput,
+                    is_system_default: id == "a",
+                })
+                .collect())
+        }
+        fn open_capture(&self, id: Option<&str>, _: AudioFormat) -> Result<Mic, ErrorKind> {
+            match id {
+                Some("broken") => Err(ErrorKind::Busy),
+                Some("missing") => Err(ErrorKind::NotFound),
+                other => Ok(Mic(other.map(str::to_string))),
+            }
+        }
+        fn open_playout(&self, id: Option<&str>, _: AudioFormat) -> Result<Mic, ErrorKind> {
+            Ok(Mic(id.map(str::to_string)))
+        }
+    }
+
+    fn create(
+        audio: DeviceRequest,
+        default: Option<&str>,
+    ) -> Result<Option<String>, CreateMediaError> {
+        let defaults = MediaDefaults {
+            audio_device_id: default.map(str::to_string),
+            ..MediaDefaults::default()
+        };
+        let request = MediaRequest {
+            audio,
+            video: DeviceRequest::Unchanged,
+        };
+        create_media(&Mics, &request, &defaults, FORMAT).map(|m| m.audio.and_then(|a| a.0))
+    }
+
+    #[test]
+    fn create_media_follows_the_rules() {
+        assert_eq!(create(DeviceRequest::id("b"), None), Ok(Some("b".into())));
+        // Not present: the SDK default, else the system default.
+        assert_eq!(
+            create(DeviceRequest::id("zz"), Some("b")),
+            Ok(Some("b".into()))
+        );
+        assert_eq!(create(DeviceRequest::id("zz"), None), Ok(None));
+        assert_eq!(
+            create(DeviceRequest::SdkDefault, Some("b")),
+            Ok(Some("b".into()))
+        );
+        assert_eq!(create(DeviceRequest::SystemDefault, Some("b")), Ok(None));
+        // Listed but failing to open: the system default instead.
+        assert_eq!(create(DeviceRequest::id("broken"), None), Ok(None));
+    }
+
+    #[test]
+    fn create_media_refuses_empty_and_video_requests() {
+        let d = MediaDefaults::default();
+        assert_eq!(
+            create_media(&Mics, &MediaRequest::default(), &d, FORMAT).err(),
+            Some(CreateMediaError::NothingRequested)
+        );
+        let video = MediaRequest {
+            audio: DeviceRequest::SdkDefault,
+            video: DeviceRequest::SdkDefault,
+        };
+        assert_eq!(
+            create_media(&Mics, &video, &d, FORMAT).err(),
+            Some(CreateMediaError::VideoUnsupported)
+        );
     }
 }
