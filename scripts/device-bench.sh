@@ -101,9 +101,12 @@ time_pid=$!
 # to "hanging up" / "session ended" in its output.
 phone_pid=""
 rang=0
+ring_errors=0
 dtmf_sent=0
 idle_rss=0
 call_rss_peak=0
+peak_anon=0
+peak_file=0
 call_hwm=0
 call_samples=0
 start=$(date +%s)
@@ -111,15 +114,23 @@ while kill -0 "$time_pid" 2>/dev/null; do
   [ -z "$phone_pid" ] && [ -s "$work/phone.pid" ] && phone_pid=$(cat "$work/phone.pid")
   rss=0
   hwm=0
+  anon=0
+  file=0
   if [ -n "$phone_pid" ] && [ -r "/proc/$phone_pid/status" ]; then
-    read -r rss hwm < <(awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { print r + 0, h + 0 }' \
-      "/proc/$phone_pid/status" 2>/dev/null || echo 0 0)
+    read -r rss hwm anon file < <(awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 }
+      /^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { print r + 0, h + 0, a + 0, f + 0 }' \
+      "/proc/$phone_pid/status" 2>/dev/null || echo 0 0 0 0)
   fi
   if [ "$rang" = 0 ] && grep -q "waiting for calls" "$work/phone.out"; then
     sleep 0.2 # let the sign-in settle, then take the idle figure
     [ -n "$phone_pid" ] && idle_rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$phone_pid/status" 2>/dev/null || echo 0)
     echo ring >&3
     rang=1
+  elif [ "$rang" = 1 ] && ! grep -q '^ringing call=' "$work/cloud.out" &&
+       [ "$(grep -c '^error=' "$work/cloud.out")" -gt "$ring_errors" ]; then
+    # Not signed in yet on the cloud's side ("error=no client is signed in"): ring again.
+    ring_errors=$((ring_errors + 1))
+    echo ring >&3
   fi
   if grep -q "connection Connected" "$work/phone.out" &&
      ! grep -qE "hanging up|session ended" "$work/phone.out"; then
@@ -129,7 +140,11 @@ while kill -0 "$time_pid" 2>/dev/null; do
     fi
     if [ "$rss" -gt 0 ]; then
       call_samples=$((call_samples + 1))
-      [ "$rss" -gt "$call_rss_peak" ] && call_rss_peak=$rss
+      if [ "$rss" -gt "$call_rss_peak" ]; then
+        call_rss_peak=$rss
+        peak_anon=$anon
+        peak_file=$file
+      fi
       call_hwm=$hwm
     fi
   fi
@@ -167,6 +182,8 @@ echo "stripped size, device softphone:              $device_size"
 echo "stripped size, default softphone (fake cloud): $default_size"
 echo "RSS signed in, before the call (VmRSS):        $(kib "${idle_rss:-0}")"
 echo "RSS during the call (peak VmRSS):              $(kib "$call_rss_peak")  [$call_samples samples, 200 ms apart]"
+echo "  of which anonymous (heap, stacks):          $(kib "$peak_anon")"
+echo "  of which file-backed (binary, libraries):    $(kib "$peak_file")"
 echo "VmHWM at the last sample of the call:          $(kib "$call_hwm")"
 echo "max RSS of the run (/usr/bin/time -v):         $(kib "${max_rss:-0}")"
 if [ "$phone_rc" -ne 0 ] || [ "$call_samples" -eq 0 ]; then
