@@ -1126,6 +1126,7 @@ impl Engine {
             }
             MediaEvent::Stats(s) => {
                 let stats = call.audio.stats(&s);
+                call.audio.on_remote_report(&s);
                 call.last_stats = s;
                 self.emit(SdkEvent::Session {
                     session_id: sid.to_string(),
