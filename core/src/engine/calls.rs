@@ -1073,11 +1073,6 @@ impl Engine {
                 if state == ConnectionState::Failed {
                     // §7.5: an interrupted connection that fails ends locally without terminate.
                     self.finish_session(now, sid, TerminateReason::FailedTransport);
-                } else if state == ConnectionState::Closed {
-                    // §7.5 watchdog: the peer closed the connection (DTLS close) but the session
-                    // lives on, e.g. its terminate was lost in a WebSocket drop. End it locally,
-                    // without terminate; `gone` says the far end went away.
-                    self.finish_session(now, sid, TerminateReason::Gone);
                 }
             }
             MediaEvent::Connected => {
