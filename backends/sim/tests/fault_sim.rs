@@ -469,7 +469,9 @@ impl Sim {
             }
         }
         if !stuck.is_empty() {
-            self.run_for(ICE_FAILED_AFTER + Duration::from_secs(2));
+            // ICE first has to notice the far end is gone (consent checks, some seconds; the
+            // DTLS close may have been lost), then fail after ICE_FAILED_AFTER.
+            self.run_for(ICE_FAILED_AFTER + Duration::from_secs(15));
             for sid in &stuck {
                 assert!(
                     !self.app.live.contains_key(sid),
