@@ -209,8 +209,11 @@ impl Resampler {
                 out.reserve(produced * channels);
                 for i in 0..produced {
                     for plane in planar_out.iter() {
-                        let v = plane.get(i).copied().unwrap_or(0.0);
-                        out.push((v * 32768.0).round().clamp(-32768.0, 32767.0) as i16);
+                        let v = plane.get(i).copied().unwrap_or(0.0) * 32768.0;
+                        // Round half away from zero; `as` saturates to the i16 range. Unlike
+                        // `f32::round` this is not a libm call per sample (without SSE4.1 in
+                        // the target, `roundf` took 12 % of a G.711 call's engine CPU).
+                        out.push((v + 0.5f32.copysign(v)) as i16);
                     }
                 }
             }
