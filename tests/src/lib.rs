@@ -14,6 +14,39 @@ pub const FORMAT: AudioFormat = AudioFormat {
     frame: FrameDuration::Ms20,
 };
 
+/// The fake cloud on 127.0.0.1 and an SDK signed in to it (smol backend, media on loopback);
+/// `configure` adds options of the test's own. Returns the server, the SDK, its driver thread
+/// and an event stream subscribed before `initialize`.
+pub fn signed_in(
+    configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+) -> (
+    genesys_webrtc_sim::tls_server::FakeCloudServer,
+    genesys_webrtc::Sdk,
+    std::thread::JoinHandle<()>,
+    EventStream,
+) {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let server = genesys_webrtc_sim::tls_server::FakeCloudServer::start(
+        genesys_webrtc_sim::cloud::CloudConfig::for_environment("fake.genesys.test"),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .expect("fake cloud starts");
+    let token = server.with_cloud(|c| c.config().access_token.clone());
+    let builder = genesys_webrtc::SdkOptions::builder()
+        .environment(server.environment())
+        .api_host(server.api_host())
+        .ws_host(server.ws_host())
+        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+        .access_token(token)
+        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let options = configure(builder).build().expect("test options");
+    let (sdk, thread) = genesys_webrtc_smol::start(options).expect("driver starts");
+    let events = sdk.events();
+    smol::block_on(sdk.initialize(genesys_webrtc::InitializeOptions::default()))
+        .expect("initialize");
+    (server, sdk, thread, events)
+}
+
 /// A playout device that keeps what it is given (for Goertzel checks afterwards).
 pub struct MemoryPlayout(pub Arc<Mutex<Vec<i16>>>);
 

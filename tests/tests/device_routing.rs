@@ -6,7 +6,6 @@
 //! `update_output_device` and `update_default_devices`, all without renegotiation. Prints the
 //! audible gap of a microphone switch as the far end hears it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use genesys_webrtc::devices::DeviceRequest;
@@ -14,11 +13,11 @@ use genesys_webrtc::engine::{AcceptSessionOptions, DefaultDevicesUpdate, Outgoin
 use genesys_webrtc::local_audio::run_audio_devices;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
-use genesys_webrtc::{InitializeOptions, SdkErrorKind, SdkEvent, SdkOptions, SessionError};
-use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig};
+use genesys_webrtc::{SdkErrorKind, SdkEvent, SessionError};
+use genesys_webrtc_sim::cloud::{CallId, CallOptions};
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, RoutingDevices};
+use genesys_webrtc_tests::{next_event, signed_in, RoutingDevices};
 
 const TONES: [f32; 3] = [440.0, 700.0, 1000.0];
 
@@ -76,26 +75,10 @@ fn switch_gap_ms(samples: &[i16], rate: u32, start: usize, from: f32, to: f32) -
 
 #[test]
 fn devices_follow_the_session_api_mid_call_without_renegotiation() {
-    let server = FakeCloudServer::start(
-        CloudConfig::for_environment("fake.genesys.test"),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .unwrap();
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .auto_connect_sessions(false)
-        .default_audio_device_id("tone-1000")
-        .build()
-        .unwrap();
-    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
-    let mut events = sdk.events();
-    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+    let (server, sdk, thread, mut events) = signed_in(|b| {
+        b.auto_connect_sessions(false)
+            .default_audio_device_id("tone-1000")
+    });
 
     let call = server.with_cloud(|c| {
         c.place_inbound_call(

@@ -2,50 +2,20 @@
 //! the fake cloud with its test CA, UDP media on 127.0.0.1) against the fake cloud's str0m media
 //! peer. Audio is checked both ways (Goertzel), DTMF both ways, then end_session.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
-use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
+use genesys_webrtc::SdkEvent;
 use genesys_webrtc_sim::audio::ToneCapture;
-use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig, Negotiation, PreferredCodec};
-use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc_sim::cloud::{CallOptions, Negotiation, PreferredCodec};
 use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
-
-/// The fake cloud on 127.0.0.1 and a signed-in SDK (smol backend, media on loopback).
-fn signed_in() -> (
-    FakeCloudServer,
-    genesys_webrtc::Sdk,
-    std::thread::JoinHandle<()>,
-    genesys_webrtc::EventStream,
-) {
-    let server = FakeCloudServer::start(
-        CloudConfig::for_environment("fake.genesys.test"),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .unwrap();
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .build()
-        .unwrap();
-    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
-    let events = sdk.events();
-    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
-    (server, sdk, thread, events)
-}
+use genesys_webrtc_tests::{next_event, signed_in, MemoryPlayout, FORMAT};
 
 fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
-    let (server, sdk, thread, mut events) = signed_in();
+    let (server, sdk, thread, mut events) = signed_in(|b| b);
 
     let call = server.with_cloud(|c| {
         c.place_inbound_call(
@@ -149,7 +119,7 @@ fn inbound_call_over_sockets_jingle_pcmu() {
 
 #[test]
 fn outbound_call_over_sockets_is_auto_answered() {
-    let (server, sdk, thread, mut events) = signed_in();
+    let (server, sdk, thread, mut events) = signed_in(|b| b);
     let conversation = smol::block_on(sdk.start_softphone_session(
         genesys_webrtc::engine::StartSoftphoneParams {
             phone_number: Some("+13175550142".into()),

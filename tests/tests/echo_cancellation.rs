@@ -4,40 +4,20 @@
 //! itself; with it switched off it does. In double talk a near-end talker (440 Hz) must still
 //! come through. Prints the echo return loss enhancement the far end measures.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use genesys_webrtc::local_audio::run_audio_devices;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
-use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
-use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig};
-use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc::SdkEvent;
+use genesys_webrtc_sim::cloud::CallOptions;
 use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, EchoRoom};
+use genesys_webrtc_tests::{next_event, signed_in, EchoRoom};
 
 /// One call through the echo room; returns what the far end received over the last second:
 /// its level (dBFS) and the power at 440 Hz, the near end's tone (dBFS).
 fn call_in_room(echo_cancellation: bool, near_end: bool) -> (f32, f32) {
-    let server = FakeCloudServer::start(
-        CloudConfig::for_environment("fake.genesys.test"),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .unwrap();
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .echo_cancellation(echo_cancellation)
-        .build()
-        .unwrap();
-    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
-    let mut events = sdk.events();
-    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+    let (server, sdk, thread, mut events) = signed_in(|b| b.echo_cancellation(echo_cancellation));
     let call = server.with_cloud(|c| {
         c.place_inbound_call(
             Instant::now(),

@@ -21,7 +21,6 @@
 #[path = "../interop/webdriver.rs"]
 mod webdriver;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,12 +28,11 @@ use std::time::{Duration, Instant};
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
-use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
+use genesys_webrtc::SdkEvent;
 use genesys_webrtc_sim::audio::ToneCapture;
-use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig, Negotiation};
-use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc_sim::cloud::{CallOptions, Negotiation};
 use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
+use genesys_webrtc_tests::{next_event, signed_in, MemoryPlayout, FORMAT};
 use serde_json::{json, Value};
 use webdriver::{Browser, PageServer};
 
@@ -140,24 +138,7 @@ fn interop_call(mode: Negotiation, isolated: bool) {
     );
     eprintln!("[{:?}] Chromium offer ready", started.elapsed());
 
-    let server = FakeCloudServer::start(
-        CloudConfig::for_environment("fake.genesys.test"),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-    )
-    .unwrap();
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .build()
-        .unwrap();
-    let (sdk, thread) = genesys_webrtc_smol::start(options).unwrap();
-    let mut events = sdk.events();
-    smol::block_on(sdk.initialize(InitializeOptions::default())).unwrap();
+    let (server, sdk, thread, mut events) = signed_in(|b| b);
 
     let call = server.with_cloud(|c| {
         c.place_inbound_call_external(
