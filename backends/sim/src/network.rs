@@ -205,10 +205,24 @@ impl SimNetwork {
         seed: u64,
         configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
     ) -> SimNetwork {
-        let config = crate::cloud::CloudConfig::for_environment(environment);
+        SimNetwork::ready_user_of(
+            crate::cloud::CloudConfig::for_environment(environment),
+            seed,
+            configure,
+        )
+    }
+
+    /// As [`SimNetwork::ready_user`], against a fake cloud with `config` (its tenant, station
+    /// and faults as the test set them).
+    pub fn ready_user_of(
+        config: crate::cloud::CloudConfig,
+        seed: u64,
+        configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+    ) -> SimNetwork {
+        let environment = config.environment.clone();
         let start = Instant::now();
         let builder = genesys_webrtc::SdkOptions::builder()
-            .environment(environment)
+            .environment(environment.as_str())
             .access_token(config.access_token.clone());
         let opts = match configure(builder).build() {
             Ok(o) => o,

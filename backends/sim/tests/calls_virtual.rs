@@ -395,27 +395,7 @@ fn media_sessions_survive_a_websocket_drop_by_default() {
 
 #[test]
 fn without_survivability_a_websocket_drop_ends_the_sessions() {
-    let config = CloudConfig::for_environment(ENV);
-    let start = Instant::now();
-    let opts = SdkOptions::builder()
-        .environment(ENV)
-        .access_token(config.access_token.clone())
-        .session_survivability(false)
-        .build()
-        .unwrap();
-    let mut sim = SimNetwork::new(
-        Engine::new(opts, start, 39),
-        FakeCloud::new(config),
-        start,
-        39,
-    );
-    let now = sim.now();
-    sim.engine()
-        .initialize(now, InitializeOptions::default())
-        .unwrap();
-    sim.pump();
-    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
-        .unwrap();
+    let mut sim = SimNetwork::ready_user(ENV, 39, |b| b.session_survivability(false));
     let (_call, sid) = answered_call(&mut sim);
     sim.cut_all();
     let i = sim

@@ -2,11 +2,11 @@
 //! every call has its own session, and answering or resuming one holds the others through REST.
 //! With one appearance nothing is held.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
-use genesys_webrtc::{Engine, InitializeOptions, SdkEvent, SdkOptions};
-use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig, FakeCloud};
+use genesys_webrtc::SdkEvent;
+use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig};
 use genesys_webrtc_sim::network::SimNetwork;
 
 const ENV: &str = "fake.genesys.test";
@@ -14,25 +14,7 @@ const ENV: &str = "fake.genesys.test";
 fn sim_with_appearances(appearances: u32, seed: u64) -> SimNetwork {
     let mut config = CloudConfig::for_environment(ENV);
     config.station_call_appearances = appearances;
-    let start = Instant::now();
-    let opts = SdkOptions::builder()
-        .environment(ENV)
-        .access_token(config.access_token.clone())
-        .build()
-        .unwrap();
-    let mut sim = SimNetwork::new(
-        Engine::new(opts, start, seed),
-        FakeCloud::new(config),
-        start,
-        seed,
-    );
-    sim.engine()
-        .initialize(start, InitializeOptions::default())
-        .unwrap();
-    sim.pump();
-    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
-        .expect("ready");
-    sim
+    SimNetwork::ready_user_of(config, seed, |b| b)
 }
 
 /// Rings, answers and waits for media; returns the call and its session id.

@@ -4,13 +4,13 @@
 //! `PATCH {"state":"connected"}` to answer, `sessionStarted`/`sessionEnded` per call while the
 //! peer connection stays up).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_webrtc::engine::StartSoftphoneParams;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
-use genesys_webrtc::{Engine, InitializeOptions, SdkEvent, SdkOptions};
-use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig, FakeCloud, LogEntry};
+use genesys_webrtc::SdkEvent;
+use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig, LogEntry};
 use genesys_webrtc_sim::network::SimNetwork;
 
 const ENV: &str = "fake.genesys.test";
@@ -19,26 +19,7 @@ fn persistent_sim(seed: u64) -> SimNetwork {
     let mut config = CloudConfig::for_environment(ENV);
     config.station_persistent_enabled = true;
     config.station_call_appearances = 1;
-    let start = Instant::now();
-    let opts = SdkOptions::builder()
-        .environment(ENV)
-        .access_token(config.access_token.clone())
-        .build()
-        .unwrap();
-    let mut sim = SimNetwork::new(
-        Engine::new(opts, start, seed),
-        FakeCloud::new(config),
-        start,
-        seed,
-    );
-    sim.engine()
-        .initialize(start, InitializeOptions::default())
-        .unwrap();
-    sim.pump();
-    sim.run_until_event(Duration::from_secs(30), |e| matches!(e, SdkEvent::Ready))
-        .expect("ready");
-    sim.run_for(Duration::from_millis(300));
-    sim
+    SimNetwork::ready_user_of(config, seed, |b| b)
 }
 
 fn ring(sim: &mut SimNetwork) -> CallId {
