@@ -48,10 +48,24 @@
 //! come from an RFC 5389 Binding request sent from each local socket to each `stun:` server
 //! whose host is an IP literal (this crate does no DNS: resolve names before building the
 //! config); each new one is a [`MediaEvent::LocalCandidate`] to trickle, and
-//! [`MediaEvent::EndOfLocalCandidates`] follows when every server answered or after
-//! 1 s. **TURN relay candidates are not implemented**: `turn:`/`turns:` servers are ignored, and
-//! with [`MediaConfig::relay_only`] no candidate is gathered at all and
-//! [`MediaEvent::Error`]`(`[`MediaError::RelayUnavailable`]`)` is emitted.
+//! [`MediaEvent::EndOfLocalCandidates`] follows when every server answered (and every TURN
+//! allocation succeeded or failed) or after [`RELAY_GATHER_TIMEOUT`].
+//!
+//! Relay candidates come from TURN over UDP (`rtc/turn.rs`, on the sans-IO
+//! `turn-client-proto` crate): for each `turn:` server with an IP literal, UDP transport and
+//! credentials (at most [`MAX_RELAYS`]), an allocation is made from the first local socket of
+//! the same family. str0m gets the relayed address as a `Candidate::relayed`; its datagrams
+//! whose source is that address are wrapped into ChannelData (or Send indications until the
+//! channel is bound) to the TURN server, and Data indications / ChannelData from the server are
+//! unwrapped and given to str0m as received on the relayed address. Every remote candidate's IP
+//! gets a permission; the allocation is refreshed before it expires and deleted on
+//! [`CallMedia::close`]. `turns:` and TURN over TCP are not implemented (ignored).
+//!
+//! With [`MediaConfig::relay_only`] (ICE transport policy `relay`) there are no host or
+//! server-reflexive candidates, only relayed ones. If no TURN server is usable, or every
+//! allocation fails, [`MediaEvent::Error`]`(`[`MediaError::RelayUnavailable`]`)` is emitted and
+//! the state goes to [`ConnectionState::Failed`] at once (no candidate could ever connect). A
+//! failed allocation is reported as [`MediaError::TurnAllocationFailed`] in both policies.
 //!
 //! # Untrusted input
 //!
@@ -62,6 +76,7 @@
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
 mod stun;
+mod turn;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -93,6 +108,10 @@ pub const ICE_FAILED_AFTER: Duration = Duration::from_secs(30);
 pub const PEER_CLOSED_GRACE: Duration = Duration::from_secs(2);
 /// Interval of [`MediaEvent::Stats`].
 pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// Most TURN allocations per call (one per usable `turn:` server, in discovery order).
+pub const MAX_RELAYS: usize = 2;
+/// Longest the end of local candidates waits for TURN allocations.
+pub const RELAY_GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default STUN port when the URL has none.
 const STUN_DEFAULT_PORT: u16 = 3478;
 /// After an internal str0m error while polling, wait this long before polling it again.
@@ -106,10 +125,11 @@ const PT_TELE_8K: u8 = 126;
 pub struct MediaConfig {
     /// Bound UDP sockets, one host candidate each.
     pub local_addrs: Vec<SocketAddr>,
-    /// STUN/TURN servers from discovery (PROTOCOL 5). Only `stun:` with an IP literal is used.
+    /// STUN/TURN servers from discovery (PROTOCOL 5). `stun:` and `turn:` (UDP, with
+    /// credentials) with an IP literal are used; see the module docs.
     pub ice_servers: Vec<IceServer>,
-    /// ICE transport policy `relay` (no STUN services were discovered). Not supported: see the
-    /// module docs.
+    /// ICE transport policy `relay` (no STUN services were discovered): only TURN relay
+    /// candidates are gathered.
     pub relay_only: bool,
     /// Whether we send audio. `false` answers `recvonly` (or `inactive`).
     pub send_audio: bool,
@@ -307,9 +327,19 @@ pub enum MediaError {
     /// A remote candidate line could not be parsed.
     #[error("bad ICE candidate: {0}")]
     BadCandidate(&'static str),
-    /// Relay-only policy, but this SDK has no TURN client.
-    #[error("relay-only ICE policy requested but TURN relay candidates are not available")]
+    /// Relay-only policy, but no TURN relay candidate could be had (no usable `turn:` server,
+    /// or every allocation failed).
+    #[error("relay-only ICE policy requested but no TURN relay candidate is available")]
     RelayUnavailable,
+    /// A TURN server refused or did not answer the allocation. `code` is its STUN error code
+    /// when it answered with one (401: rejected credentials, 437: allocation mismatch).
+    #[error("TURN allocation on {server} failed{}", match code { Some(c) => format!(" (error {c})"), None => String::new() })]
+    TurnAllocationFailed {
+        /// The TURN server.
+        server: SocketAddr,
+        /// Its STUN error code, if it answered with one.
+        code: Option<u16>,
+    },
     /// The payload type is not a negotiated audio codec.
     #[error("payload type {0} is not a negotiated audio codec")]
     UnknownPayloadType(u8),
@@ -409,6 +439,13 @@ pub struct CallMedia {
     stats: MediaStats,
     stats_dirty: bool,
     gatherer: Option<stun::Gatherer>,
+    /// TURN allocations.
+    relays: Vec<turn::Relay>,
+    /// Earliest timeout the relays asked for.
+    relay_timeout: Option<Instant>,
+    relay_only: bool,
+    /// `EndOfLocalCandidates` is still to be sent (at the latest at this instant).
+    candidates_pending: Option<Instant>,
     outputs: VecDeque<MediaOutput>,
     rtc_timeout: Instant,
     now: Instant,
@@ -498,6 +535,10 @@ impl CallMedia {
             stats: MediaStats::default(),
             stats_dirty: false,
             gatherer: None,
+            relays: Vec::new(),
+            relay_timeout: None,
+            relay_only: config.relay_only,
+            candidates_pending: None,
             outputs: VecDeque::new(),
             rtc_timeout: now,
             now,
@@ -550,10 +591,19 @@ impl CallMedia {
             .media(mid)
             .is_some_and(|m| m.direction().is_sending());
 
+        media.relays = relays_for(now, config);
+        // Permissions for the offer's own candidates (trickled ones get theirs on arrival).
+        for ip in offer_candidate_ips(&offer_text) {
+            for r in &mut media.relays {
+                r.add_permission(now, ip);
+            }
+        }
         if config.relay_only {
-            tracing::warn!("relay-only ICE policy, but TURN is not implemented");
-            media.push_event(MediaEvent::Error(MediaError::RelayUnavailable));
-            media.push_event(MediaEvent::EndOfLocalCandidates);
+            if media.relays.is_empty() {
+                tracing::warn!("relay-only ICE policy, but no usable TURN server");
+                media.push_event(MediaEvent::Error(MediaError::RelayUnavailable));
+                media.set_state(ConnectionState::Failed);
+            }
         } else {
             let servers: Vec<SocketAddr> = config
                 .ice_servers
@@ -566,12 +616,11 @@ impl CallMedia {
                 .flat_map(|l| servers.iter().map(move |s| (*l, *s)))
                 .collect();
             let gatherer = stun::Gatherer::new(now, pairs, &mut rng);
-            if gatherer.is_finished(now) {
-                media.push_event(MediaEvent::EndOfLocalCandidates);
-            } else {
+            if !gatherer.is_finished(now) {
                 media.gatherer = Some(gatherer);
             }
         }
+        media.candidates_pending = Some(now + RELAY_GATHER_TIMEOUT);
         media.drain(now);
 
         Ok((media, answer.to_sdp_string()))
@@ -639,6 +688,10 @@ impl CallMedia {
         }
         let candidate =
             Candidate::from_sdp_string(line).map_err(|_| MediaError::BadCandidate("unparsable"))?;
+        let now = self.now;
+        for r in &mut self.relays {
+            r.add_permission(now, candidate.addr().ip());
+        }
         self.rtc.add_remote_candidate(candidate);
         self.drain(self.now);
         Ok(())
@@ -683,6 +736,24 @@ impl CallMedia {
                 data,
             } => {
                 let now = self.now.max(now);
+                if let Some(r) = self.relays.iter_mut().find(|r| r.owns(source, destination)) {
+                    let mut received = vec![r.handle_receive(now, source, destination, data)];
+                    while let Some(more) = r.poll_recv(now) {
+                        received.push(more);
+                    }
+                    for got in received {
+                        if let turn::RelayReceived::Peer {
+                            peer,
+                            relayed,
+                            data,
+                        } = got
+                        {
+                            self.receive_into_rtc(now, peer, relayed, &data);
+                        }
+                    }
+                    self.drain(now);
+                    return;
+                }
                 if let Some(g) = &mut self.gatherer {
                     match g.handle_receive(source, destination, data) {
                         stun::Received::NotOurs => {}
@@ -694,20 +765,31 @@ impl CallMedia {
                         }
                     }
                 }
-                let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
-                    tracing::trace!(len = data.len(), "unrecognised datagram dropped");
-                    return;
-                };
-                let input = Input::Receive(now, receive);
-                if !self.rtc.accepts(&input) {
-                    tracing::trace!(len = data.len(), "datagram from an unknown peer dropped");
-                    return;
-                }
-                if let Err(e) = self.rtc.handle_input(input) {
-                    tracing::debug!(error = %e, "received datagram rejected");
-                }
+                self.receive_into_rtc(now, source, destination, data);
                 self.drain(now);
             }
+        }
+    }
+
+    /// Gives a datagram to str0m if it accepts it.
+    fn receive_into_rtc(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            tracing::trace!(len = data.len(), "unrecognised datagram dropped");
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        if !self.rtc.accepts(&input) {
+            tracing::trace!(len = data.len(), "datagram from an unknown peer dropped");
+            return;
+        }
+        if let Err(e) = self.rtc.handle_input(input) {
+            tracing::debug!(error = %e, "received datagram rejected");
         }
     }
 
@@ -725,7 +807,9 @@ impl CallMedia {
         else {
             return true;
         };
-        if self.gatherer.as_ref().is_some_and(|g| g.owns(data)) {
+        if self.gatherer.as_ref().is_some_and(|g| g.owns(data))
+            || self.relays.iter().any(|r| r.owns(source, destination))
+        {
             return true;
         }
         Receive::new(Protocol::Udp, source, destination, data)
@@ -740,6 +824,12 @@ impl CallMedia {
         let mut at = self.rtc_timeout;
         if let Some(g) = &self.gatherer {
             at = at.min(g.poll_timeout());
+        }
+        for t in [self.relay_timeout, self.candidates_pending]
+            .into_iter()
+            .flatten()
+        {
+            at = at.min(t);
         }
         if let Some(deadline) = self.failure_deadline() {
             at = at.min(deadline);
@@ -838,10 +928,16 @@ impl CallMedia {
         }
         self.closed = true;
         self.gatherer = None;
+        self.candidates_pending = None;
         if let Err(e) = self.rtc.close() {
             tracing::debug!(error = %e, "str0m close failed");
         }
         let now = self.now;
+        // str0m's last datagrams (DTLS close) still go through the relays; then they go.
+        self.drain(now);
+        for r in &mut self.relays {
+            r.close(now);
+        }
         self.drain(now);
         self.set_state(ConnectionState::Closed);
     }
@@ -1015,8 +1111,14 @@ impl CallMedia {
             }
             if g.is_finished(now) {
                 self.gatherer = None;
-                self.push_event(MediaEvent::EndOfLocalCandidates);
             }
+        }
+        self.drain_relays(now);
+        if self.candidates_pending.is_some_and(|at| {
+            now >= at || (self.gatherer.is_none() && !self.relays.iter().any(|r| r.is_pending()))
+        }) {
+            self.candidates_pending = None;
+            self.push_event(MediaEvent::EndOfLocalCandidates);
         }
 
         loop {
@@ -1025,11 +1127,29 @@ impl CallMedia {
                     self.rtc_timeout = t;
                     break;
                 }
-                Ok(Output::Transmit(t)) => self.outputs.push_back(MediaOutput::Transmit {
-                    source: t.source,
-                    destination: t.destination,
-                    data: t.contents.into(),
-                }),
+                Ok(Output::Transmit(t)) => {
+                    let data: Vec<u8> = t.contents.into();
+                    if let Some(r) = self
+                        .relays
+                        .iter_mut()
+                        .find(|r| r.relayed() == Some(t.source))
+                    {
+                        if let Some((source, destination, data)) = r.send(now, t.destination, &data)
+                        {
+                            self.outputs.push_back(MediaOutput::Transmit {
+                                source,
+                                destination,
+                                data,
+                            });
+                        }
+                    } else {
+                        self.outputs.push_back(MediaOutput::Transmit {
+                            source: t.source,
+                            destination: t.destination,
+                            data,
+                        });
+                    }
+                }
                 Ok(Output::Event(e)) => self.on_rtc_event(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "str0m poll failed");
@@ -1039,6 +1159,9 @@ impl CallMedia {
                 }
             }
         }
+
+        // Datagrams str0m just sent may have asked for permissions or channels.
+        self.drain_relays(now);
 
         if self.failure_deadline().is_some_and(|d| now >= d) {
             self.set_state(ConnectionState::Failed);
@@ -1050,6 +1173,68 @@ impl CallMedia {
             stats.packets_received = self.rx.received_total();
             stats.lost = self.rx.lost_total();
             self.push_event(MediaEvent::Stats(stats));
+        }
+    }
+
+    /// Runs the TURN clients: their events, datagrams and next timeout.
+    fn drain_relays(&mut self, now: Instant) {
+        if self.relays.is_empty() {
+            return;
+        }
+        let mut timeout: Option<Instant> = None;
+        let mut events = Vec::new();
+        for r in &mut self.relays {
+            let t = r.poll_timeout(now);
+            timeout = match (timeout, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            while let Some(e) = r.poll_event() {
+                if let turn::RelayEvent::Allocated { .. } = e {
+                    r.request_pending_permissions(now);
+                }
+                events.push((r.server(), e));
+            }
+            while let Some((source, destination, data)) = r.poll_transmit(now) {
+                self.outputs.push_back(MediaOutput::Transmit {
+                    source,
+                    destination,
+                    data,
+                });
+            }
+        }
+        self.relay_timeout = timeout;
+        for (server, e) in events {
+            match e {
+                turn::RelayEvent::Allocated { relayed, local } => {
+                    tracing::debug!(relayed = %relayed, "TURN allocation made");
+                    match Candidate::relayed(relayed, local, "udp") {
+                        Ok(c) if !self.closed => {
+                            if let Some(added) = self.rtc.add_local_candidate(c) {
+                                let line = added.to_sdp_string();
+                                self.push_event(MediaEvent::LocalCandidate(line));
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => tracing::debug!("unusable relayed address ignored"),
+                    }
+                }
+                turn::RelayEvent::Failed { code } => {
+                    tracing::warn!(server = %server, code = ?code, "TURN allocation failed");
+                    self.push_event(MediaEvent::Error(MediaError::TurnAllocationFailed {
+                        server,
+                        code,
+                    }));
+                    let relay_left = self
+                        .relays
+                        .iter()
+                        .any(|r| r.is_pending() || r.relayed().is_some());
+                    if self.relay_only && !relay_left && !self.closed {
+                        self.push_event(MediaEvent::Error(MediaError::RelayUnavailable));
+                        self.set_state(ConnectionState::Failed);
+                    }
+                }
+            }
         }
     }
 
@@ -1107,6 +1292,11 @@ impl CallMedia {
                 }
                 self.closed = true;
                 self.gatherer = None;
+                self.candidates_pending = None;
+                let now = self.now;
+                for r in &mut self.relays {
+                    r.close(now);
+                }
                 self.set_state(ConnectionState::Closed);
             }
             _ => {}
@@ -1243,20 +1433,76 @@ pub(crate) fn stun_server_addr(url: &str) -> Option<SocketAddr> {
     }
     let rest = url.get(scheme_len..)?;
     let rest = rest.split('?').next().unwrap_or(rest);
-    if let Ok(addr) = rest.parse::<SocketAddr>() {
+    let addr = ip_literal_addr(rest);
+    if addr.is_none() {
+        tracing::warn!("STUN server host is not an IP literal; resolve it before the call");
+    }
+    addr
+}
+
+/// `host[:port]` of a STUN/TURN URL as an address, when the host is an IP literal (IPv6
+/// bracketed, or unbracketed as discovery writes it); the port defaults to 3478.
+fn ip_literal_addr(hostport: &str) -> Option<SocketAddr> {
+    if let Ok(addr) = hostport.parse::<SocketAddr>() {
         return Some(addr);
     }
-    if let Some((host, port)) = rest.rsplit_once(':') {
+    if let Some((host, port)) = hostport.rsplit_once(':') {
         if let (Ok(ip), Ok(port)) = (host.parse::<IpAddr>(), port.parse::<u16>()) {
             return Some(SocketAddr::new(ip, port));
         }
     }
-    let host = rest.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Some(SocketAddr::new(ip, STUN_DEFAULT_PORT));
+    let host = hostport.trim_start_matches('[').trim_end_matches(']');
+    host.parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, STUN_DEFAULT_PORT))
+}
+
+/// The connection addresses of the `a=candidate:` lines of an SDP (IP literals only).
+fn offer_candidate_ips(sdp: &str) -> Vec<IpAddr> {
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=candidate:"))
+        .filter_map(|c| c.split_ascii_whitespace().nth(4)?.parse::<IpAddr>().ok())
+        .collect()
+}
+
+/// One TURN allocation per usable `turn:` server (UDP, IP literal, user name and password), at
+/// most [`MAX_RELAYS`], each from the first local socket of the server's family.
+fn relays_for(now: Instant, config: &MediaConfig) -> Vec<turn::Relay> {
+    let mut relays = Vec::new();
+    for s in &config.ice_servers {
+        if relays.len() >= MAX_RELAYS {
+            break;
+        }
+        let Some(server) = turn::turn_udp_server_addr(&s.url) else {
+            continue;
+        };
+        let (Some(username), Some(password)) = (s.username.as_deref(), s.credential.as_ref())
+        else {
+            tracing::debug!("TURN server without credentials ignored");
+            continue;
+        };
+        let Some(local) = config
+            .local_addrs
+            .iter()
+            .find(|l| l.is_ipv4() == server.is_ipv4())
+        else {
+            continue;
+        };
+        if relays
+            .iter()
+            .any(|r: &turn::Relay| r.server() == server && r.local() == *local)
+        {
+            continue;
+        }
+        relays.push(turn::Relay::new(
+            now,
+            *local,
+            server,
+            username,
+            password.expose(),
+        ));
     }
-    tracing::warn!("STUN server host is not an IP literal; resolve it before the call");
-    None
+    relays
 }
 
 #[cfg(test)]

@@ -1,0 +1,439 @@
+//! TURN relay candidates (RFC 5766 / RFC 8656 over UDP) for one call, on top of the sans-IO
+//! `turn-client-proto` crate.
+//!
+//! Owns one TURN client per (local socket, TURN server): the Allocate with long-term
+//! credentials (the 401 → realm/nonce → retry with MESSAGE-INTEGRITY exchange), the Refresh
+//! before the allocation expires, CreatePermission for every remote candidate IP, ChannelBind
+//! for every peer str0m talks to (Send indications until the channel is bound), and the
+//! deallocation (Refresh with lifetime 0) on [`Relay::close`]. All of that is the crate's state
+//! machine; this module converts clocks and addresses, wraps str0m's datagrams whose source is
+//! the relayed address ([`Relay::send`]) and unwraps Data indications and ChannelData from the
+//! server into datagrams "received on" the relayed address ([`Relay::handle_receive`]).
+//!
+//! Does not touch sockets or str0m. Credentials are handed to the crate and never logged; the
+//! crate's own `tracing` spans skip its configuration.
+//!
+//! A TURN allocation is identified by its 5-tuple, so two calls on the same local socket and
+//! server cannot both hold one: the second Allocate is refused (437) and reported as a failure.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use turn_client_proto::api::{TurnClientApi, TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet};
+use turn_client_proto::stun::agent::Transmit as TurnTransmit;
+use turn_client_proto::types::stun::attribute::ErrorCode;
+use turn_client_proto::types::stun::message::{Message, MessageClass, TransactionId};
+use turn_client_proto::types::{AddressFamily, TransportType, TurnCredentials};
+use turn_client_proto::udp::TurnClientUdp;
+
+/// The crate's clock: nanoseconds from an arbitrary zero.
+type TurnInstant = turn_client_proto::stun::Instant;
+
+/// Most permissions (remote IPs) one allocation asks for; a peer trickling more candidates than
+/// this gets no more CreatePermission requests.
+pub(crate) const MAX_PERMISSIONS: usize = 32;
+/// Most channels one allocation binds (RFC 8656 allows 0x4000-0x4FFF); further peers use Send
+/// indications.
+pub(crate) const MAX_CHANNELS: usize = 32;
+
+/// What the TURN client reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RelayEvent {
+    /// The allocation exists: `relayed` is the relay candidate's address, reached through the
+    /// local socket `local`.
+    Allocated {
+        /// The relayed transport address on the server.
+        relayed: SocketAddr,
+        /// The local socket that talks to the TURN server.
+        local: SocketAddr,
+    },
+    /// The allocation could not be made (or was lost). `code` is the STUN error code of the
+    /// server's last Allocate error response, if there was one (401: rejected credentials).
+    Failed {
+        /// Last Allocate error code seen.
+        code: Option<u16>,
+    },
+}
+
+/// What [`Relay::handle_receive`] made of a datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RelayReceived {
+    /// Not from this relay's server to its local socket: not ours.
+    NotOurs,
+    /// A TURN control message (or something unusable from the server); consumed.
+    Handled,
+    /// Data from `peer` relayed to us; give it to str0m as received on `relayed`.
+    Peer {
+        /// The peer that sent it to the relayed address.
+        peer: SocketAddr,
+        /// The relayed address (destination for str0m).
+        relayed: SocketAddr,
+        /// The payload.
+        data: Vec<u8>,
+    },
+}
+
+/// One TURN allocation of one call.
+pub(crate) struct Relay {
+    client: TurnClientUdp,
+    /// Zero of the crate's clock.
+    epoch: Instant,
+    relayed: Option<SocketAddr>,
+    /// Remote IPs a permission was asked for.
+    permissions: Vec<IpAddr>,
+    /// Peers a channel was asked for.
+    channels: Vec<SocketAddr>,
+    /// Error code of the last Allocate error response from the server.
+    last_error: Option<u16>,
+    /// Transaction of the first 401 to an Allocate (the unauthenticated one).
+    first_401: Option<TransactionId>,
+    /// The allocation failed or was closed: nothing more is sent.
+    finished: bool,
+    failed_reported: bool,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("local", &self.client.local_addr())
+            .field("server", &self.client.remote_addr())
+            .field("relayed", &self.relayed)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Relay {
+    /// Starts an Allocate from `local` to `server` with these long-term credentials. The
+    /// first request goes out on the next [`Relay::poll_transmit`].
+    pub(crate) fn new(
+        now: Instant,
+        local: SocketAddr,
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+    ) -> Relay {
+        let mut config = TurnConfig::new(TurnCredentials::new(username, password));
+        config.set_allocation_transport(TransportType::Udp);
+        config.set_address_family(if local.is_ipv4() {
+            AddressFamily::IPV4
+        } else {
+            AddressFamily::IPV6
+        });
+        Relay {
+            client: TurnClientUdp::allocate(local, server, config),
+            epoch: now,
+            relayed: None,
+            permissions: Vec::new(),
+            channels: Vec::new(),
+            last_error: None,
+            first_401: None,
+            finished: false,
+            failed_reported: false,
+        }
+    }
+
+    fn turn_time(&self, now: Instant) -> TurnInstant {
+        let nanos = now.saturating_duration_since(self.epoch).as_nanos();
+        TurnInstant::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
+    fn std_time(&self, t: TurnInstant) -> Instant {
+        let nanos = u64::try_from(t.as_nanos()).unwrap_or(0);
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
+    /// The local socket this relay talks to its server from.
+    pub(crate) fn local(&self) -> SocketAddr {
+        self.client.local_addr()
+    }
+
+    /// The TURN server.
+    pub(crate) fn server(&self) -> SocketAddr {
+        self.client.remote_addr()
+    }
+
+    /// The relayed address, once allocated.
+    pub(crate) fn relayed(&self) -> Option<SocketAddr> {
+        self.relayed
+    }
+
+    /// True once the allocation failed or was closed.
+    #[cfg(test)]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// True while the Allocate has neither succeeded nor failed.
+    pub(crate) fn is_pending(&self) -> bool {
+        !self.finished && self.relayed.is_none()
+    }
+
+    /// Whether a datagram from `source` to `destination` is this relay's traffic.
+    pub(crate) fn owns(&self, source: SocketAddr, destination: SocketAddr) -> bool {
+        !self.finished && source == self.server() && destination == self.local()
+    }
+
+    /// The next datagram for the TURN server (requests, retransmissions, refreshes), as
+    /// `(local socket, server, data)`.
+    pub(crate) fn poll_transmit(
+        &mut self,
+        now: Instant,
+    ) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+        if self.finished && self.relayed.is_none() {
+            return None;
+        }
+        let t = self.client.poll_transmit(self.turn_time(now))?;
+        Some((t.from, t.to, t.data.to_vec()))
+    }
+
+    /// Advances timers (retransmissions, Refresh before expiry, permission and channel
+    /// refreshes) and returns when to be called again.
+    pub(crate) fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        if self.finished && self.relayed.is_none() {
+            return None;
+        }
+        match self.client.poll(self.turn_time(now)) {
+            TurnPollRet::WaitUntil(t) => Some(self.std_time(t).max(now)),
+            TurnPollRet::Closed => {
+                self.mark_failed();
+                None
+            }
+            // TCP allocations only; never asked for.
+            _ => Some(now + Duration::from_millis(100)),
+        }
+    }
+
+    /// The next event (allocation made or failed).
+    pub(crate) fn poll_event(&mut self) -> Option<RelayEvent> {
+        while let Some(e) = self.client.poll_event() {
+            match e {
+                TurnEvent::AllocationCreated(TransportType::Udp, relayed)
+                    if self.relayed.is_none() =>
+                {
+                    self.relayed = Some(relayed);
+                    return Some(RelayEvent::Allocated {
+                        relayed,
+                        local: self.local(),
+                    });
+                }
+                TurnEvent::AllocationCreateFailed(_) => {
+                    self.finished = true;
+                    if !self.failed_reported {
+                        self.failed_reported = true;
+                        return Some(RelayEvent::Failed {
+                            code: self.last_error,
+                        });
+                    }
+                }
+                TurnEvent::PermissionCreateFailed(_, ip) => {
+                    tracing::debug!(peer = %ip, "TURN CreatePermission failed");
+                    self.permissions.retain(|p| *p != ip);
+                }
+                TurnEvent::ChannelCreateFailed(_, peer) => {
+                    tracing::debug!(peer = %peer, "TURN ChannelBind failed");
+                }
+                _ => {}
+            }
+        }
+        if self.finished && !self.failed_reported && self.relayed.is_none() {
+            self.failed_reported = true;
+            return Some(RelayEvent::Failed {
+                code: self.last_error,
+            });
+        }
+        None
+    }
+
+    fn mark_failed(&mut self) {
+        self.finished = true;
+    }
+
+    /// Asks for a permission for `ip` (a remote candidate's address). Requests before the
+    /// allocation exists are made when it does.
+    pub(crate) fn add_permission(&mut self, now: Instant, ip: IpAddr) {
+        if self.finished
+            || ip.is_ipv4() != self.local().is_ipv4()
+            || self.permissions.contains(&ip)
+            || self.permissions.len() >= MAX_PERMISSIONS
+        {
+            return;
+        }
+        self.permissions.push(ip);
+        if self.relayed.is_some() {
+            self.request_permission(now, ip);
+        }
+    }
+
+    fn request_permission(&mut self, now: Instant, ip: IpAddr) {
+        let now = self.turn_time(now);
+        if let Err(e) = self.client.create_permission(TransportType::Udp, ip, now) {
+            tracing::trace!(error = ?e, "TURN permission not requested");
+        }
+    }
+
+    /// Called after [`RelayEvent::Allocated`]: asks for the permissions recorded before.
+    pub(crate) fn request_pending_permissions(&mut self, now: Instant) {
+        for ip in self.permissions.clone() {
+            if !self.client.have_permission(TransportType::Udp, ip) {
+                self.request_permission(now, ip);
+            }
+        }
+    }
+
+    /// Wraps a datagram str0m sends from the relayed address to `peer` into a ChannelData
+    /// message (or a Send indication while the channel is not bound yet) for the server.
+    /// Without a permission for the peer's IP it asks for one and drops the datagram (ICE
+    /// retransmits). Returns `(local socket, server, data)`.
+    pub(crate) fn send(
+        &mut self,
+        now: Instant,
+        peer: SocketAddr,
+        data: &[u8],
+    ) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
+        if self.finished || self.relayed.is_none() {
+            return None;
+        }
+        if !self.client.have_permission(TransportType::Udp, peer.ip()) {
+            self.add_permission(now, peer.ip());
+            return None;
+        }
+        if !self.channels.contains(&peer) && self.channels.len() < MAX_CHANNELS {
+            self.channels.push(peer);
+            if let Err(e) = self
+                .client
+                .bind_channel(TransportType::Udp, peer, self.turn_time(now))
+            {
+                tracing::trace!(error = ?e, "TURN channel not bound");
+            }
+        }
+        match self
+            .client
+            .send_to(TransportType::Udp, peer, data, self.turn_time(now))
+        {
+            Ok(Some(t)) => {
+                let t = t.build();
+                Some((t.from, t.to, t.data))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::trace!(error = ?e, "datagram via TURN dropped");
+                None
+            }
+        }
+    }
+
+    /// Handles a datagram from the TURN server. Call only when [`Relay::owns`] is true (else
+    /// it returns [`RelayReceived::NotOurs`]).
+    pub(crate) fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> RelayReceived {
+        if !self.owns(source, destination) {
+            return RelayReceived::NotOurs;
+        }
+        self.note_allocate_error(data);
+        let t = TurnTransmit::new(data, TransportType::Udp, source, destination);
+        match self.client.recv(t, self.turn_time(now)) {
+            TurnRecvRet::PeerData(p) => match self.relayed {
+                Some(relayed) => RelayReceived::Peer {
+                    peer: p.peer,
+                    relayed,
+                    data: p.data().to_vec(),
+                },
+                None => RelayReceived::Handled,
+            },
+            _ => RelayReceived::Handled,
+        }
+    }
+
+    /// More data the client has queued (the crate may hold several from one input).
+    pub(crate) fn poll_recv(&mut self, now: Instant) -> Option<RelayReceived> {
+        let relayed = self.relayed?;
+        let p = self.client.poll_recv(self.turn_time(now))?;
+        Some(RelayReceived::Peer {
+            peer: p.peer,
+            relayed,
+            data: p.data().to_vec(),
+        })
+    }
+
+    /// Records the ERROR-CODE of an Allocate error response, for [`RelayEvent::Failed`].
+    fn note_allocate_error(&mut self, data: &[u8]) {
+        /// The Allocate method (RFC 8656 section 17).
+        const ALLOCATE: u16 = 0x003;
+        let Ok(msg) = Message::from_bytes(data) else {
+            return;
+        };
+        if msg.method().value() != ALLOCATE || !msg.has_class(MessageClass::Error) {
+            return;
+        }
+        let Ok(e) = msg.attribute::<ErrorCode>() else {
+            return;
+        };
+        self.last_error = Some(e.code());
+        // The crate answers the first 401 (realm and nonce) with an authenticated Allocate but
+        // ignores a 401 to that one (it carries no integrity) and retransmits until its
+        // transaction times out, about 40 s. A 401 to another transaction than the first is
+        // the server refusing the credentials: fail now.
+        if e.code() == 401 && self.relayed.is_none() {
+            match self.first_401 {
+                None => self.first_401 = Some(msg.transaction_id()),
+                Some(first) if first != msg.transaction_id() => {
+                    tracing::debug!("TURN server refused the credentials");
+                    self.client.protocol_error();
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Deletes the allocation (Refresh with lifetime 0); the request is the next
+    /// [`Relay::poll_transmit`]. Nothing more is relayed afterwards.
+    pub(crate) fn close(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        if self.relayed.is_some() {
+            if let Err(e) = self.client.delete(self.turn_time(now)) {
+                tracing::trace!(error = ?e, "TURN allocation not deleted");
+            }
+        }
+        self.finished = true;
+        self.failed_reported = true;
+    }
+}
+
+/// The address of a `turn:` URL over UDP whose host is an IP literal (`turn:192.0.2.1:3478`,
+/// `turn:[2001:db8::1]:3478`, unbracketed IPv6 as discovery writes it, an optional
+/// `?transport=udp`). `turns:`, other transports and host names give `None`.
+pub(crate) fn turn_udp_server_addr(url: &str) -> Option<SocketAddr> {
+    let scheme_len = "turn:".len();
+    let scheme = url.get(..scheme_len)?;
+    if !scheme.eq_ignore_ascii_case("turn:") {
+        return None;
+    }
+    let rest = url.get(scheme_len..)?;
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    if let Some(q) = query {
+        let udp = q.split('&').all(|kv| match kv.split_once('=') {
+            Some((k, v)) if k.eq_ignore_ascii_case("transport") => v.eq_ignore_ascii_case("udp"),
+            _ => true,
+        });
+        if !udp {
+            return None;
+        }
+    }
+    super::ip_literal_addr(hostport)
+}
+
+#[cfg(test)]
+#[path = "turn_tests.rs"]
+mod tests;
