@@ -13,12 +13,24 @@
 //! a sliding window is the best-case network delay, and the *playout delay* of a frame is how long
 //! after that best case it is played. A packet whose extra delay is below the playout delay is on
 //! time. The delay is steered toward a *target* computed from the RFC 3550 interarrival jitter
-//! estimate `J` (`target ≈ 10 ms + 3·J`, clamped to `min_delay..=max_delay`):
+//! estimate `J` (`target ≈ 10 ms + 3·J`, clamped to `min_delay..=max_delay`). A frame is played
+//! while its delay is within half a frame of the target, so at zero jitter and the default 10 ms
+//! floor the delay is 0–20 ms, depending on the phase of the pulls against the sender's clock:
 //!
 //! * **fast grow**: the target rises at once when `J` rises or a packet comes too late; the
 //!   buffer then inserts concealed frames ([`Pulled::Missing`]) until the delay catches up;
 //! * **slow shrink**: the target falls by at most [`SHRINK_PER_PULL`] per pull, and the buffer
 //!   drops at most one frame every [`SHRINK_INTERVAL_PULLS`] pulls to follow it.
+//!
+//! ## Room for FEC after a loss
+//!
+//! Opus in-band FEC rebuilds a lost frame from the packet after it, which must have arrived when
+//! the gap is concealed: the delay must exceed one frame. At the low floor it does not (the
+//! first loss is concealed by PLC alone), so a lost packet adds [`FEC_HEADROOM`] to the target for
+//! [`JitterConfig::fec_hold`] (5 s by default, renewed by every further loss): while losses
+//! continue the delay is 20–40 ms at zero jitter and the packet after a lost one is always there
+//! ([`JitterBuffer::peek_next_payload`]); after a quiet `fec_hold` the target shrinks back to the
+//! floor. (libwebrtc's NetEq likewise raises its delay when it sees loss.)
 //!
 //! Frames are otherwise played in sequence order. A sequence gap whose successor is due is
 //! counted lost and concealed; a pause in the timestamps (DTX) is waited out, concealed for up to
@@ -50,6 +62,9 @@ pub const SHRINK_INTERVAL_PULLS: u32 = 10;
 pub const MAX_CONCEAL_RUN: u32 = 10;
 /// A timestamp jump larger than this (with the sequence moving forward) resyncs the buffer.
 pub const MAX_TS_JUMP: Duration = Duration::from_secs(60);
+/// What a loss adds to the target delay for [`JitterConfig::fec_hold`]: one frame, so that the
+/// packet after a lost one has arrived when the gap is concealed.
+pub const FEC_HEADROOM: Duration = FRAME;
 /// Weight of the RFC 3550 jitter filter (`J += (|D| − J) / 16`).
 const JITTER_GAIN: f64 = 1.0 / 16.0;
 /// Target = `JITTER_BASE + JITTER_FACTOR · J`.
@@ -70,7 +85,8 @@ pub struct JitterConfig {
     /// RTP clock rate of the stream (48000 for Opus, 8000 for G.711). Must be a multiple of 50
     /// (whole samples per 20 ms) between 8000 and 192000.
     pub clock_rate: u32,
-    /// Lowest target delay (default 20 ms).
+    /// Lowest target delay (default 10 ms: at zero jitter a frame plays 0–20 ms after its
+    /// best-case arrival).
     pub min_delay: Duration,
     /// Highest target delay (default 200 ms).
     pub max_delay: Duration,
@@ -78,6 +94,9 @@ pub struct JitterConfig {
     pub max_packets: usize,
     /// Most audio held, first to last timestamp (default 2 s).
     pub max_span: Duration,
+    /// How long after the last lost packet the target keeps [`FEC_HEADROOM`] (default 5 s;
+    /// zero: never). Counted in pulls of 20 ms.
+    pub fec_hold: Duration,
 }
 
 impl JitterConfig {
@@ -85,10 +104,11 @@ impl JitterConfig {
     pub fn new(clock_rate: u32) -> Self {
         JitterConfig {
             clock_rate,
-            min_delay: Duration::from_millis(20),
+            min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(200),
             max_packets: 200,
             max_span: Duration::from_secs(2),
+            fec_hold: Duration::from_secs(5),
         }
     }
 }
@@ -243,6 +263,8 @@ pub struct JitterBuffer {
     conceal_run: u32,
     pulls_since_shrink: u32,
     out_of_window_run: u32,
+    /// Pulls left during which the target keeps [`FEC_HEADROOM`] (set on every loss).
+    fec_pulls_left: u32,
     stats: JitterStats,
 }
 
@@ -274,6 +296,7 @@ impl JitterBuffer {
             conceal_run: 0,
             pulls_since_shrink: 0,
             out_of_window_run: 0,
+            fec_pulls_left: 0,
             stats: JitterStats {
                 target_delay: config.min_delay,
                 ..JitterStats::default()
@@ -402,10 +425,14 @@ impl JitterBuffer {
     /// Returns what to play for the next 20 ms. Call once per 20 ms tick with the current time.
     pub fn pull(&mut self, now: Instant) -> Pulled {
         self.pulls_since_shrink = self.pulls_since_shrink.saturating_add(1);
-        // Slow shrink of the target toward what the jitter asks for.
+        self.fec_pulls_left = self.fec_pulls_left.saturating_sub(1);
+        // Slow shrink of the target toward what the jitter (and FEC) ask for; fast grow when
+        // a loss has just added FEC headroom.
         let desired = self.desired_us();
         if self.target_us > desired {
             self.target_us = (self.target_us - SHRINK_PER_PULL.as_micros() as f64).max(desired);
+        } else {
+            self.target_us = desired;
         }
         let (next_seq, play_ts) = match self.state {
             State::Playing { next_seq, play_ts } => (next_seq, play_ts),
@@ -442,6 +469,7 @@ impl JitterBuffer {
             if seq > next_seq {
                 // The slot `next_seq` is empty and the next packet is not due yet: lost.
                 self.stats.lost += 1;
+                self.note_loss();
                 self.advance(1, false);
                 self.state = State::Playing {
                     next_seq: next_seq + 1,
@@ -465,10 +493,13 @@ impl JitterBuffer {
             // The packets between were lost; the next one is due now.
             let gap = seq - next_seq;
             self.stats.lost += gap as u64;
+            self.note_loss();
             self.advance(gap, false);
         }
         let mut seq = seq;
-        let shrink = (d as f64) > self.target_us + FRAME.as_micros() as f64
+        // Dropping a frame takes 20 ms off the delay: only when that still leaves it within
+        // half a frame of the target (no fast grow right after).
+        let shrink = (d as f64) >= self.target_us + half_frame_us()
             && self.pulls_since_shrink >= SHRINK_INTERVAL_PULLS
             && self.packets.contains_key(&(seq + 1));
         if shrink {
@@ -504,6 +535,12 @@ impl JitterBuffer {
         }
         self.stats.concealed += 1;
         Pulled::Missing
+    }
+
+    /// A packet was lost: keep [`FEC_HEADROOM`] in the target for the next `fec_hold`.
+    fn note_loss(&mut self) {
+        let pulls = self.cfg.fec_hold.as_micros() / FRAME.as_micros();
+        self.fec_pulls_left = u32::try_from(pulls).unwrap_or(u32::MAX);
     }
 
     /// Records `n` sequence numbers passing the playout point.
@@ -593,7 +630,12 @@ impl JitterBuffer {
     }
 
     fn desired_us(&self) -> f64 {
-        (JITTER_BASE_US + JITTER_FACTOR * self.jitter_us).clamp(self.min_us(), self.max_us())
+        let fec = if self.fec_pulls_left > 0 {
+            FEC_HEADROOM.as_micros() as f64
+        } else {
+            0.0
+        };
+        (JITTER_BASE_US + JITTER_FACTOR * self.jitter_us + fec).clamp(self.min_us(), self.max_us())
     }
 
     fn min_us(&self) -> f64 {
@@ -726,8 +768,8 @@ mod tests {
         assert_eq!(p, (0..200).collect::<Vec<_>>());
         let s = b.stats();
         assert_eq!((s.lost, s.late, s.duplicates, s.resyncs), (0, 0, 0, 0));
-        assert_eq!(s.target_delay, Duration::from_millis(20));
-        assert!(s.current_delay <= Duration::from_millis(30), "{s:?}");
+        assert_eq!(s.target_delay, Duration::from_millis(10));
+        assert!(s.current_delay < Duration::from_millis(20), "{s:?}");
         // Pulls before the first frame are NotReady, not Missing: nothing was concealed.
         assert_eq!((s.concealed, s.underruns), (0, 0), "{s:?}");
         // After the end of the stream: a few concealed frames, then NotReady.
@@ -780,8 +822,11 @@ mod tests {
         let s = b.stats();
         assert_eq!(s.lost, lost, "{s:?}");
         // Every lost slot concealed exactly once (after two losses in a row, the first of them
-        // shows as an underrun: nothing newer had arrived yet).
-        assert_eq!(s.concealed, lost, "{s:?}");
+        // shows as an underrun: nothing newer had arrived yet), and one frame inserted when the
+        // first loss added FEC headroom (the losses come too often for the hold to end).
+        assert_eq!(s.stretched, 1, "{s:?}");
+        assert_eq!(s.concealed, lost + 1, "{s:?}");
+        assert_eq!(s.target_delay, Duration::from_millis(30), "{s:?}");
         assert_eq!(p.len() as u64, 1000 - lost);
         assert_eq!(s.resyncs, 0);
     }
@@ -1029,25 +1074,179 @@ mod tests {
         assert_eq!(b.pull(t0), Pulled::NotReady);
     }
 
-    #[test]
-    fn peek_gives_the_packet_after_a_loss() {
+    /// One pull of [`at_phase`]: what it gave, the packet [`JitterBuffer::peek_next_payload`]
+    /// offered after it, and the statistics before and after.
+    struct Tick {
+        k: u32,
+        pulled: Pulled,
+        peek: Option<u32>,
+        before: JitterStats,
+        after: JitterStats,
+    }
+
+    impl Tick {
+        /// A lost packet's slot concealed by this pull (the packet after it is due).
+        fn concealed_a_loss(&self) -> bool {
+            self.pulled == Pulled::Missing && self.after.lost > self.before.lost
+        }
+    }
+
+    /// Every pull phase against the sender's clock, in 0.5 ms steps.
+    fn phases() -> impl Iterator<Item = Duration> {
+        (0..40u64).map(|i| Duration::from_micros(500 * i))
+    }
+
+    /// `count` packets with a constant 20 ms transit, the packets in `lost` lost, pulled every
+    /// 20 ms at `phase` after the sender's frame boundaries for `pulls` ticks.
+    fn at_phase(phase: Duration, count: u32, lost: &[u32], pulls: u32) -> Vec<Tick> {
         let t0 = Instant::now();
-        let wire = send(t0, 20, 0, 0, |i| {
-            (i != 10).then_some(Duration::from_millis(20))
+        let wire = send(t0, count, 0, 0, |i| {
+            (!lost.contains(&i)).then_some(Duration::from_millis(20))
         });
         let mut b = jb();
         let mut it = wire.iter().peekable();
-        let mut peeked = None;
-        for k in 0..30u32 {
-            let now = t0 + Duration::from_millis(7) + FRAME * k;
+        let mut out = Vec::new();
+        for k in 0..pulls {
+            let now = t0 + phase + FRAME * k;
             while let Some(w) = it.next_if(|w| w.arrival <= now) {
                 b.push(w.seq, w.ts, w.arrival, w.index.to_be_bytes().to_vec());
             }
-            if b.pull(now) == Pulled::Missing && peeked.is_none() {
-                peeked = b.peek_next_payload().map(|p| p.to_vec());
+            let before = b.stats();
+            let pulled = b.pull(now);
+            let peek = b
+                .peek_next_payload()
+                .map(|p| u32::from_be_bytes(p.try_into().unwrap()));
+            out.push(Tick {
+                k,
+                pulled,
+                peek,
+                before,
+                after: b.stats(),
+            });
+        }
+        out
+    }
+
+    fn played_ticks(ticks: &[Tick]) -> Vec<u32> {
+        ticks
+            .iter()
+            .filter_map(|t| match &t.pulled {
+                Pulled::Frame(p) => Some(u32::from_be_bytes(p.clone().try_into().unwrap())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_loss_the_buffer_runs_at_the_low_floor() {
+        for phase in phases() {
+            let ticks = at_phase(phase, 300, &[], 301);
+            assert_eq!(
+                played_ticks(&ticks),
+                (0..300).collect::<Vec<_>>(),
+                "{phase:?}"
+            );
+            let s = ticks.last().unwrap().after;
+            assert_eq!(s.target_delay, Duration::from_millis(10), "{phase:?} {s:?}");
+            assert_eq!((s.concealed, s.stretched, s.dropped), (0, 0, 0), "{s:?}");
+            // Played within one frame of the best case, whatever the phase.
+            for t in ticks
+                .iter()
+                .filter(|t| matches!(t.pulled, Pulled::Frame(_)))
+            {
+                assert!(
+                    t.after.current_delay < FRAME,
+                    "{phase:?} pull {}: {:?}",
+                    t.k,
+                    t.after
+                );
             }
         }
-        assert_eq!(peeked, Some(11u32.to_be_bytes().to_vec()));
+    }
+
+    #[test]
+    fn after_a_first_loss_fec_has_the_next_packet_for_later_ones() {
+        for phase in phases() {
+            let ticks = at_phase(phase, 400, &[100, 150, 300], 402);
+            let p = played_ticks(&ticks);
+            assert_increasing(&p);
+            assert_eq!(p.len(), 397, "{phase:?}");
+            // The first loss, at the low floor: nothing newer has arrived when its slot is
+            // due (an underrun, PLC alone).
+            let first = ticks.iter().find(|t| t.pulled == Pulled::Missing).unwrap();
+            assert_eq!(first.after.underruns, 1, "{phase:?}");
+            assert_eq!(first.peek, None, "{phase:?}");
+            // It raised the target by one frame: later losses are concealed while the packet
+            // after them is there for FEC.
+            let fec: Vec<Option<u32>> = ticks
+                .iter()
+                .filter(|t| t.concealed_a_loss())
+                .map(|t| t.peek)
+                .collect();
+            assert_eq!(fec, [Some(151), Some(301)], "{phase:?}");
+            for t in ticks.iter().filter(|t| (130..=320).contains(&t.k)) {
+                assert_eq!(
+                    t.after.target_delay,
+                    Duration::from_millis(30),
+                    "{phase:?} pull {}",
+                    t.k
+                );
+                if matches!(t.pulled, Pulled::Frame(_)) {
+                    let d = t.after.current_delay;
+                    assert!(d >= FRAME && d < 2 * FRAME, "{phase:?} pull {}: {d:?}", t.k);
+                }
+            }
+            let s = ticks.last().unwrap().after;
+            assert_eq!((s.lost, s.underruns, s.late), (3, 1, 0), "{phase:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn the_low_floor_returns_after_a_quiet_fec_hold() {
+        // Losses at 100 and 300; the hold (5 s = 250 pulls) restarts at the second.
+        let hold = JitterConfig::new(RATE).fec_hold.as_millis() as u32 / 20;
+        assert_eq!(hold, 250);
+        for phase in phases() {
+            let ticks = at_phase(phase, 1000, &[100, 300], 1002);
+            let p = played_ticks(&ticks);
+            assert_increasing(&p);
+            let target = |k: usize| ticks[k].after.target_delay;
+            assert_eq!(target(90), Duration::from_millis(10), "{phase:?}");
+            assert_eq!(target(200), Duration::from_millis(30), "{phase:?}");
+            // 100 + 250 pulls later the first hold would be over: renewed by the second loss.
+            assert_eq!(target(420), Duration::from_millis(30), "{phase:?}");
+            assert_eq!(target(540), Duration::from_millis(30), "{phase:?}");
+            // Quiet since 300: the target shrinks back (0.5 ms per pull), then a frame is
+            // dropped so that the delay follows.
+            assert_eq!(target(650), Duration::from_millis(10), "{phase:?}");
+            for t in ticks[700..].iter() {
+                if matches!(t.pulled, Pulled::Frame(_)) {
+                    assert!(t.after.current_delay < FRAME, "{phase:?} pull {}", t.k);
+                }
+            }
+            let s = ticks.last().unwrap().after;
+            // Every frame inserted to raise the delay was dropped again.
+            assert_eq!(s.stretched, s.dropped, "{phase:?} {s:?}");
+            assert_eq!(p.len() as u64 + s.lost + s.dropped, 1000, "{phase:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn a_zero_fec_hold_keeps_the_low_floor_under_loss() {
+        let t0 = Instant::now();
+        let wire = send(t0, 300, 0, 0, |i| {
+            (i % 50 != 25).then_some(Duration::from_millis(20))
+        });
+        let mut b = JitterBuffer::new(JitterConfig {
+            fec_hold: Duration::ZERO,
+            ..JitterConfig::new(RATE)
+        })
+        .unwrap();
+        let out = run(&mut b, t0, &wire, 302);
+        let s = b.stats();
+        assert_eq!(played(&out).len(), 294, "{s:?}");
+        assert_eq!(s.target_delay, Duration::from_millis(10), "{s:?}");
+        assert_eq!((s.lost, s.stretched), (6, 0), "{s:?}");
     }
 
     #[test]
