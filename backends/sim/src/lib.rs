@@ -9,6 +9,7 @@
 //! * [`test_ca`]: a throw-away certificate authority and server certificate for localhost TLS.
 //! * [`tls_server`]: serves a [`cloud::FakeCloud`] over real HTTPS + WSS sockets on 127.0.0.1
 //!   (used by the `fake-cloud` binary, the examples and the end-to-end tests).
+//! * [`seeded`]: seeded randomness for str0m and its DTLS, so one seed replays media exactly.
 //! * [`redaction`]: the secret-redaction check (log capture + the tenant's secrets) that the
 //!   simulation and end-to-end tests run over their logs.
 //!
@@ -25,6 +26,8 @@ pub mod network;
 pub mod platform;
 #[cfg(feature = "cloud")]
 pub mod redaction;
+#[cfg(feature = "cloud")]
+pub mod seeded;
 #[cfg(feature = "cloud")]
 pub mod test_ca;
 #[cfg(feature = "cloud")]

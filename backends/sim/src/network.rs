@@ -100,7 +100,12 @@ pub struct SimNetwork {
 
 impl SimNetwork {
     /// Connects `engine` and `cloud`. `start` must be the instant the engine was created with.
+    ///
+    /// Also seeds str0m's randomness on this thread from `seed` ([`crate::seeded::seed_thread`]),
+    /// so that the media of a run (ICE, DTLS timers) replays exactly: drive the simulation on
+    /// the thread that created it.
     pub fn new(mut engine: Engine, mut cloud: FakeCloud, start: Instant, seed: u64) -> Self {
+        crate::seeded::seed_thread(seed);
         engine.set_local_udp_addrs(vec![ENGINE_MEDIA_ADDR]);
         cloud.set_media_addr(CLOUD_MEDIA_ADDR);
         cloud.config_mut().media_port_per_call = true;
