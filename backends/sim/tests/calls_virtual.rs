@@ -706,3 +706,349 @@ fn a_local_terminate_without_a_result_ends_after_two_seconds() {
     assert!(sim.engine().end_session(now, &sid).is_err());
     assert_eq!(sim.engine().sessions().count(), 0);
 }
+
+/// When the engine sent audio RTP datagrams (by the RFC 5761 demultiplexing rules: version 2,
+/// not an RTCP packet type).
+fn rtp_sent_at(sim: &SimNetwork) -> Vec<Instant> {
+    use genesys_webrtc::engine::Transmit;
+    sim.transmits()
+        .iter()
+        .filter_map(|(at, t)| match t {
+            Transmit::Datagram { data, .. } => match data.as_slice() {
+                [b0, b1, ..] if (128..=191).contains(b0) && !(192..=223).contains(b1) => Some(*at),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn no_audio_is_sent_while_a_local_terminate_waits() {
+    use genesys_webrtc_sim::cloud::RestFault;
+    let mut sim = sim(48);
+    // The app's audio clock runs throughout: a captured frame every 20 ms.
+    sim.start_audio(Some(440.0), false);
+    let (call, sid) = answered_call(&mut sim);
+    // A slow link: the far end keeps its media open until the terminate has reached it, so
+    // for a while only the SDK itself can keep audio off the wire.
+    let latency = Duration::from_millis(250);
+    sim.set_latency(latency, Duration::ZERO);
+    sim.run_for(Duration::from_secs(1));
+
+    // A local end in mode A (REST refused) whose terminate the server never answers: the
+    // session waits 2 s for the result (PROTOCOL.md 7.5).
+    sim.cloud().config_mut().faults.terminate_silent = true;
+    sim.cloud()
+        .config_mut()
+        .faults
+        .rest_status
+        .push(RestFault::new("/api/v2/conversations/calls/", 503));
+    let ended_at = sim.now();
+    let flowing = rtp_sent_at(&sim)
+        .iter()
+        .filter(|t| **t + Duration::from_millis(500) > ended_at)
+        .count();
+    assert!(
+        flowing >= 20,
+        "audio flows before the end: {flowing} packets in 500 ms"
+    );
+    sim.engine().end_session(ended_at, &sid).unwrap();
+    sim.pump();
+    // Step until the server has the terminate: it was sent one latency before.
+    let terminate_sent = loop {
+        let log = sim.cloud().call_log(call);
+        if log.iter().any(|l| l.contains("terminate from the client")) {
+            break sim.now() - latency;
+        }
+        assert!(
+            sim.now() < ended_at + Duration::from_secs(3),
+            "no terminate: {log:?}"
+        );
+        sim.run_for(Duration::from_millis(2));
+    };
+    let i = sim
+        .run_until_event(Duration::from_secs(3), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .expect("session ended");
+    let session_ended = sim.events()[i].0;
+    assert!(
+        session_ended >= terminate_sent + Duration::from_millis(1990),
+        "the wait: {:?}",
+        session_ended - terminate_sent
+    );
+    let during: Vec<Duration> = rtp_sent_at(&sim)
+        .into_iter()
+        .filter(|t| *t >= terminate_sent)
+        .map(|t| t - terminate_sent)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "audio RTP sent during the terminate wait (after the terminate): {during:?}"
+    );
+}
+
+/// A session accepted with `options` by the engine's API (not auto-connected), its media up.
+fn accepted_with(
+    sim: &mut SimNetwork,
+    options: genesys_webrtc::engine::AcceptSessionOptions,
+) -> (CallId, String) {
+    let call = place(sim, Negotiation::SdpOverXmpp, PreferredCodec::Opus);
+    let sid = pending_id(sim);
+    let now = sim.now();
+    sim.engine().accept_pending_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(5), |e| {
+        matches!(e, SdkEvent::SessionStarted(_))
+    })
+    .expect("session started");
+    let now = sim.now();
+    sim.engine()
+        .accept_session_with(now, &sid, options)
+        .unwrap();
+    sim.pump();
+    wait_connected(sim, &sid);
+    (call, sid)
+}
+
+#[test]
+fn app_provided_audio_supersedes_device_ids() {
+    use genesys_webrtc::devices::DeviceRequest;
+    use genesys_webrtc::engine::{AcceptSessionOptions, DefaultDevicesUpdate, OutgoingMediaUpdate};
+    let mut sim = SimNetwork::ready_user(ENV, 50, |b| {
+        b.auto_connect_sessions(false)
+            .default_audio_device_id("mic-sdk")
+    });
+    // The app feeds 440 Hz itself (as the audio loop does not, with app audio).
+    sim.start_audio(Some(440.0), false);
+    let (call, sid) = accepted_with(
+        &mut sim,
+        AcceptSessionOptions {
+            audio_device_id: DeviceRequest::id("mic-2"),
+            app_audio: true,
+            ..AcceptSessionOptions::default()
+        },
+    );
+    let r = sim.engine().media_route().clone();
+    assert!(r.app_audio, "{r:?}");
+    // The device id was not taken: the microphone request is still the initial one.
+    assert_eq!(r.microphone, DeviceRequest::SdkDefault, "{r:?}");
+    sim.run_for(Duration::from_secs(1));
+    let (rate, heard) = sim.cloud().received_audio(call);
+    assert!(
+        Goertzel::detect(last(&heard, rate, 0.5), 440.0, rate),
+        "the far end hears the app's audio"
+    );
+
+    // New SDK defaults moved onto the active session leave app audio alone.
+    let now = sim.now();
+    sim.engine().update_default_devices(
+        now,
+        DefaultDevicesUpdate {
+            audio_device_id: Some(Some("mic-3".into())),
+            update_active_sessions: true,
+            ..DefaultDevicesUpdate::default()
+        },
+    );
+    let r = sim.engine().media_route().clone();
+    assert!(r.app_audio, "{r:?}");
+    assert_eq!(r.microphone, DeviceRequest::SdkDefault, "{r:?}");
+
+    // update_outgoing_media with a device id (no app media): back to a microphone.
+    let now = sim.now();
+    let g = sim.engine().media_route().generation;
+    sim.engine()
+        .update_outgoing_media(
+            now,
+            &sid,
+            OutgoingMediaUpdate {
+                audio_device_id: DeviceRequest::id("mic-4"),
+                ..OutgoingMediaUpdate::default()
+            },
+        )
+        .unwrap();
+    let r = sim.engine().media_route().clone();
+    assert!(!r.app_audio, "{r:?}");
+    assert_eq!(r.microphone, DeviceRequest::id("mic-4"), "{r:?}");
+    assert_eq!(r.generation, g + 1);
+
+    // With app media as well, the app media wins and the device id is not taken.
+    let now = sim.now();
+    sim.engine()
+        .update_outgoing_media(
+            now,
+            &sid,
+            OutgoingMediaUpdate {
+                audio_device_id: DeviceRequest::id("mic-5"),
+                app_audio: true,
+                ..OutgoingMediaUpdate::default()
+            },
+        )
+        .unwrap();
+    let r = sim.engine().media_route().clone();
+    assert!(r.app_audio, "{r:?}");
+    assert_eq!(r.microphone, DeviceRequest::id("mic-4"), "{r:?}");
+    assert_eq!(r.generation, g + 2);
+    // Unmuting onto a device id hands audio back to the microphones.
+    let now = sim.now();
+    sim.engine()
+        .set_audio_mute_with(now, &sid, false, DeviceRequest::id("mic-6"))
+        .unwrap();
+    let r = sim.engine().media_route().clone();
+    assert!(!r.app_audio, "{r:?}");
+    assert_eq!(r.microphone, DeviceRequest::id("mic-6"), "{r:?}");
+}
+
+#[test]
+fn the_camera_request_follows_the_device_id_rules() {
+    use genesys_webrtc::devices::{resolve_input, DeviceRequest, DeviceTarget};
+    use genesys_webrtc::engine::{AcceptSessionOptions, DefaultDevicesUpdate, OutgoingMediaUpdate};
+    use genesys_webrtc_hal::{MediaDevice, MediaKind};
+    let mut sim = SimNetwork::ready_user(ENV, 51, |b| {
+        b.auto_connect_sessions(false)
+            .default_video_device_id("cam-sdk")
+    });
+    let cams = |ids: &[&str]| -> Vec<MediaDevice> {
+        ids.iter()
+            .map(|id| MediaDevice {
+                id: (*id).into(),
+                label: (*id).into(),
+                kind: MediaKind::VideoInput,
+                is_system_default: *id == "cam-sys",
+            })
+            .chain(std::iter::once(MediaDevice {
+                // A microphone with a camera's id is not a camera.
+                id: "cam-mic".into(),
+                label: "cam-mic".into(),
+                kind: MediaKind::AudioInput,
+                is_system_default: true,
+            }))
+            .collect()
+    };
+    let camera = |sim: &mut SimNetwork, present: &[&str]| {
+        let r = sim.engine().media_route();
+        resolve_input(
+            &r.camera,
+            r.defaults.video_device_id.as_deref(),
+            MediaKind::VideoInput,
+            &cams(present),
+        )
+    };
+    let all = ["cam-sys", "cam-sdk", "cam-b", "cam-c"];
+    assert_eq!(sim.engine().media_route().camera, DeviceRequest::Unchanged);
+
+    // Accepted without a video id (JS undefined): the SDK default camera, or the system
+    // default when it is not present.
+    let (_call, sid) = accepted_with(
+        &mut sim,
+        AcceptSessionOptions {
+            audio_device_id: DeviceRequest::id("mic-2"),
+            ..AcceptSessionOptions::default()
+        },
+    );
+    assert_eq!(sim.engine().media_route().camera, DeviceRequest::SdkDefault);
+    assert_eq!(
+        camera(&mut sim, &all),
+        DeviceTarget::Device("cam-sdk".into())
+    );
+    assert_eq!(
+        camera(&mut sim, &["cam-sys", "cam-b"]),
+        DeviceTarget::SystemDefault
+    );
+
+    // update_outgoing_media with a camera id: that camera, the SDK default when it is absent;
+    // the microphone is left alone.
+    let now = sim.now();
+    let g = sim.engine().media_route().generation;
+    sim.engine()
+        .update_outgoing_media(
+            now,
+            &sid,
+            OutgoingMediaUpdate {
+                video_device_id: DeviceRequest::id("cam-b"),
+                ..OutgoingMediaUpdate::default()
+            },
+        )
+        .unwrap();
+    let r = sim.engine().media_route().clone();
+    assert_eq!(r.camera, DeviceRequest::id("cam-b"));
+    assert_eq!(r.microphone, DeviceRequest::id("mic-2"));
+    assert_eq!(r.generation, g + 1);
+    assert_eq!(camera(&mut sim, &all), DeviceTarget::Device("cam-b".into()));
+    assert_eq!(
+        camera(&mut sim, &["cam-sys", "cam-sdk"]),
+        DeviceTarget::Device("cam-sdk".into())
+    );
+    // An id of another kind of device does not match a camera.
+    let now = sim.now();
+    sim.engine()
+        .update_outgoing_media(
+            now,
+            &sid,
+            OutgoingMediaUpdate {
+                video_device_id: DeviceRequest::id("cam-mic"),
+                ..OutgoingMediaUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        camera(&mut sim, &all),
+        DeviceTarget::Device("cam-sdk".into())
+    );
+
+    // JS null: the system default, even with an SDK default present.
+    let now = sim.now();
+    sim.engine()
+        .update_outgoing_media(
+            now,
+            &sid,
+            OutgoingMediaUpdate {
+                video_device_id: DeviceRequest::SystemDefault,
+                ..OutgoingMediaUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(camera(&mut sim, &all), DeviceTarget::SystemDefault);
+
+    // An audio-only update leaves the camera alone.
+    let now = sim.now();
+    sim.engine()
+        .update_outgoing_media(
+            now,
+            &sid,
+            OutgoingMediaUpdate {
+                audio_device_id: DeviceRequest::id("mic-3"),
+                ..OutgoingMediaUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        sim.engine().media_route().camera,
+        DeviceRequest::SystemDefault
+    );
+
+    // A new default camera: kept for later sessions only, unless active sessions move too.
+    let now = sim.now();
+    sim.engine().update_default_devices(
+        now,
+        DefaultDevicesUpdate {
+            video_device_id: Some(Some("cam-c".into())),
+            ..DefaultDevicesUpdate::default()
+        },
+    );
+    assert_eq!(camera(&mut sim, &all), DeviceTarget::SystemDefault);
+    let now = sim.now();
+    sim.engine().update_default_devices(
+        now,
+        DefaultDevicesUpdate {
+            video_device_id: Some(Some("cam-c".into())),
+            update_active_sessions: true,
+            ..DefaultDevicesUpdate::default()
+        },
+    );
+    let r = sim.engine().media_route().clone();
+    assert_eq!(r.camera, DeviceRequest::SdkDefault);
+    assert_eq!(r.microphone, DeviceRequest::id("mic-3"));
+    assert_eq!(camera(&mut sim, &all), DeviceTarget::Device("cam-c".into()));
+}
