@@ -3,7 +3,9 @@
 //! peer can tell from what it hears which microphone is open. Covers `accept_session` media
 //! options, `update_outgoing_media`, `set_audio_mute`'s `unmute_device_id`, a microphone that
 //! vanishes mid-call (error event, fallback by the rules, the call goes on),
-//! `update_output_device` and `update_default_devices`, all without renegotiation. Prints the
+//! `update_output_device` and `update_default_devices`, all without renegotiation; and media
+//! the application feeds itself (JS `mediaStream`), which supersedes device ids in
+//! `accept_session` and `update_outgoing_media`: the loop then opens no microphone. Prints the
 //! audible gap of a microphone switch as the far end hears it.
 
 use std::time::{Duration, Instant};
@@ -228,6 +230,176 @@ fn devices_follow_the_session_api_mid_call_without_renegotiation() {
         "devices opened, in order"
     );
 
+    smol::block_on(sdk.end_session(&sid)).unwrap();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .expect("ended");
+    audio.join().unwrap().unwrap();
+    drop(events);
+    drop(sdk);
+    thread.join().unwrap();
+    server.shutdown();
+}
+
+/// The application's own audio in [`app_media_supersedes_device_ids_in_the_audio_loop`]: none
+/// of the microphones' tones.
+const APP_TONE: f32 = 1500.0;
+
+/// Waits until the far end hears the app's tone over its last 300 ms (up to 3 s).
+fn assert_far_end_hears_the_app(server: &FakeCloudServer, call: CallId, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (rate, tail) = far_end_tail(server, call, 300);
+        if !tail.is_empty() && Goertzel::detect(&tail, APP_TONE, rate) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the far end does not hear the app's {APP_TONE} Hz (hears {:?})",
+            heard_tone(&tail, rate)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What the far end received in the `ms` after now (the audio loop and app keep running).
+fn far_end_next(server: &FakeCloudServer, call: CallId, ms: u64) -> (u32, Vec<i16>) {
+    let before = server.with_cloud(|c| c.received_audio(call).1.len());
+    std::thread::sleep(Duration::from_millis(ms));
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    (rate, heard[before.min(heard.len())..].to_vec())
+}
+
+#[test]
+fn app_media_supersedes_device_ids_in_the_audio_loop() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (server, sdk, thread, mut events) = signed_in(|b| {
+        b.auto_connect_sessions(false)
+            .default_audio_device_id("tone-1000")
+    });
+    let call = server.with_cloud(|c| {
+        c.place_inbound_call(
+            Instant::now(),
+            CallOptions {
+                tone_hz: 1000.0,
+                ..CallOptions::default()
+            },
+        )
+    });
+    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::PendingSession(_))
+    }) else {
+        panic!("no pending session")
+    };
+    let sid = p.id.clone();
+    smol::block_on(sdk.accept_pending_session(&sid)).unwrap();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::SessionStarted(_))
+    })
+    .expect("session started");
+    // Accepted with a microphone id and the app's own media (JS mediaStream): the media wins.
+    smol::block_on(sdk.accept_session_with(
+        &sid,
+        AcceptSessionOptions {
+            audio_device_id: DeviceRequest::id("tone-700"),
+            app_audio: true,
+            ..AcceptSessionOptions::default()
+        },
+    ))
+    .unwrap();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("media connected");
+
+    let devices = RoutingDevices::default();
+    let (audio_sdk, audio_devices) = (sdk.clone(), devices.clone());
+    // 12 s of audio; the phases below take about 8.
+    let audio = std::thread::spawn(move || {
+        smol::block_on(run_audio_devices(
+            &audio_sdk,
+            &SmolClock::new(),
+            &audio_devices,
+            Some(600),
+        ))
+    });
+    // The app: a 20 ms frame of its tone every 20 ms while `feeding`.
+    let (feeding, stop) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let app = {
+        let (sdk, feeding, stop) = (sdk.clone(), feeding.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut tone = genesys_webrtc::media::tone::ToneGenerator::new(APP_TONE, 0.3, 48_000);
+            let start = Instant::now();
+            let mut n = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                if feeding.load(Ordering::Relaxed) {
+                    sdk.push_capture_frame(tone.next_frame(960));
+                }
+                n += 1;
+                let next = start + Duration::from_millis(20) * n;
+                std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            }
+        })
+    };
+
+    // Before the app feeds anything the far end hears none of the microphones: none is open.
+    let (rate, heard) = far_end_next(&server, call, 600);
+    assert_eq!(heard_tone(&heard, rate), None, "accepted with app media");
+    assert_eq!(devices.opened(), ["default"], "only the speaker opened");
+    feeding.store(true, Ordering::Relaxed);
+    assert_far_end_hears_the_app(&server, call, "accepted with app media");
+
+    // update_outgoing_media with a device id alone: the microphone takes over from the app.
+    feeding.store(false, Ordering::Relaxed);
+    smol::block_on(sdk.update_outgoing_media(
+        &sid,
+        OutgoingMediaUpdate {
+            audio_device_id: DeviceRequest::id("tone-440"),
+            ..OutgoingMediaUpdate::default()
+        },
+    ))
+    .unwrap();
+    assert_far_end_hears(
+        &server,
+        call,
+        440.0,
+        "update_outgoing_media to a microphone",
+    );
+
+    // A device id together with app media: the app's media wins, the microphone is closed.
+    smol::block_on(sdk.update_outgoing_media(
+        &sid,
+        OutgoingMediaUpdate {
+            audio_device_id: DeviceRequest::id("tone-700"),
+            app_audio: true,
+            ..OutgoingMediaUpdate::default()
+        },
+    ))
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (rate, heard) = far_end_next(&server, call, 500);
+    assert_eq!(
+        heard_tone(&heard, rate),
+        None,
+        "update_outgoing_media with app media: no microphone"
+    );
+    feeding.store(true, Ordering::Relaxed);
+    assert_far_end_hears_the_app(&server, call, "update_outgoing_media with app media");
+    assert_eq!(devices.opened(), ["default", "tone-440"], "devices opened");
+
+    // One offer, one answer: none of this renegotiated.
+    let log = server.with_cloud(|c| c.call_log(call));
+    let answers = log.iter().filter(|l| l.contains("answer received")).count();
+    assert_eq!(answers, 1, "{log:#?}");
+
+    stop.store(true, Ordering::Relaxed);
+    app.join().unwrap();
     smol::block_on(sdk.end_session(&sid)).unwrap();
     next_event(&mut events, Duration::from_secs(10), |e| {
         matches!(e, SdkEvent::SessionEnded { .. })
