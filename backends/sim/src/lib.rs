@@ -9,6 +9,8 @@
 //! * [`test_ca`]: a throw-away certificate authority and server certificate for localhost TLS.
 //! * [`tls_server`]: serves a [`cloud::FakeCloud`] over real HTTPS + WSS sockets on 127.0.0.1
 //!   (used by the `fake-cloud` binary, the examples and the end-to-end tests).
+//! * [`turn`]: a TURN server (sans-IO, and on real loopback sockets in a thread) for the TURN
+//!   entry of the fake cloud's extdisco answer.
 //! * [`seeded`]: seeded randomness for str0m and its DTLS, so one seed replays media exactly.
 //! * [`redaction`]: the secret-redaction check (log capture + the tenant's secrets) that the
 //!   simulation and end-to-end tests run over their logs.
@@ -32,3 +34,5 @@ pub mod seeded;
 pub mod test_ca;
 #[cfg(feature = "cloud")]
 pub mod tls_server;
+#[cfg(feature = "cloud")]
+pub mod turn;

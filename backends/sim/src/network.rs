@@ -39,6 +39,7 @@ enum Delivery {
     EngineClosed(u64),
     ToCloudDatagram(SocketAddr, SocketAddr, Vec<u8>),
     ToEngineDatagram(SocketAddr, SocketAddr, Vec<u8>),
+    ToTurnDatagram(SocketAddr, SocketAddr, Vec<u8>),
     Resolved(String, Vec<std::net::IpAddr>),
 }
 
@@ -48,6 +49,11 @@ pub const ENGINE_MEDIA_ADDR: SocketAddr =
 /// The fake cloud's media peer address in the simulation.
 pub const CLOUD_MEDIA_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 50_000);
+/// The TURN server's listening address in the simulation ([`SimNetwork::ready_user_with_turn`]).
+pub const TURN_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 3478);
+/// First port of the TURN server's relayed addresses (on 127.0.0.1) in the simulation.
+pub const TURN_RELAY_FIRST_PORT: u16 = 30_000;
 /// Whether `addr` is one of the cloud's per-call media ports.
 fn is_cloud_media(addr: SocketAddr) -> bool {
     addr.ip() == CLOUD_MEDIA_ADDR.ip()
@@ -96,6 +102,15 @@ pub struct SimNetwork {
     playout: Vec<i16>,
     record_playout: bool,
     hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    turn: Option<crate::turn::TurnServer>,
+}
+
+/// Where a media datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    Engine,
+    Cloud,
+    Turn,
 }
 
 impl SimNetwork {
@@ -133,7 +148,39 @@ impl SimNetwork {
             playout: Vec::new(),
             record_playout: false,
             hosts: std::collections::BTreeMap::new(),
+            turn: None,
         }
+    }
+
+    /// Starts a TURN server on [`TURN_ADDR`] accepting the cloud's default TURN credentials
+    /// ([`crate::cloud::DEFAULT_TURN_USERNAME`]/[`crate::cloud::DEFAULT_TURN_PASSWORD`]), and
+    /// makes the host names of the cloud's UDP TURN entries resolve to it. Call before
+    /// `initialize` (discovery resolves the names then).
+    pub fn start_turn_server(&mut self) {
+        let hosts: Vec<String> = self
+            .cloud
+            .config()
+            .turn_servers
+            .iter()
+            .filter(|s| s.transport.as_deref().is_none_or(|t| t == "udp"))
+            .map(|s| s.host.clone())
+            .collect();
+        for h in hosts {
+            self.add_host(&h, vec![TURN_ADDR.ip()]);
+        }
+        self.turn = Some(crate::turn::TurnServer::new(
+            self.now,
+            TURN_ADDR,
+            crate::cloud::DEFAULT_TURN_USERNAME,
+            crate::cloud::DEFAULT_TURN_PASSWORD,
+            TURN_ADDR.ip(),
+            TURN_RELAY_FIRST_PORT,
+        ));
+    }
+
+    /// The TURN server, if started.
+    pub fn turn(&self) -> Option<&crate::turn::TurnServer> {
+        self.turn.as_ref()
     }
 
     /// Makes `host` resolve to `addrs` in the simulated DNS.
@@ -224,6 +271,25 @@ impl SimNetwork {
         seed: u64,
         configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
     ) -> SimNetwork {
+        SimNetwork::ready_user_inner(config, seed, configure, false)
+    }
+
+    /// As [`SimNetwork::ready_user_of`], with the TURN server of
+    /// [`SimNetwork::start_turn_server`] answering the cloud's UDP TURN entries.
+    pub fn ready_user_with_turn(
+        config: crate::cloud::CloudConfig,
+        seed: u64,
+        configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+    ) -> SimNetwork {
+        SimNetwork::ready_user_inner(config, seed, configure, true)
+    }
+
+    fn ready_user_inner(
+        config: crate::cloud::CloudConfig,
+        seed: u64,
+        configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+        turn: bool,
+    ) -> SimNetwork {
         let environment = config.environment.clone();
         let start = Instant::now();
         let builder = genesys_webrtc::SdkOptions::builder()
@@ -239,6 +305,9 @@ impl SimNetwork {
             start,
             seed,
         );
+        if turn {
+            sim.start_turn_server();
+        }
         if let Err(e) = sim
             .engine()
             .initialize(start, genesys_webrtc::InitializeOptions::default())
@@ -323,7 +392,23 @@ impl SimNetwork {
             while let Some((source, destination, data)) = self.cloud.poll_datagram() {
                 progressed = true;
                 if destination == ENGINE_MEDIA_ADDR {
-                    self.send_datagram(source, destination, data, false);
+                    self.send_datagram(source, destination, data, Hop::Engine);
+                } else if self
+                    .turn
+                    .as_ref()
+                    .is_some_and(|t| t.is_relayed(destination))
+                {
+                    self.send_datagram(source, destination, data, Hop::Turn);
+                }
+            }
+            while let Some((source, destination, data)) =
+                self.turn.as_mut().and_then(|t| t.poll_datagram())
+            {
+                progressed = true;
+                if destination == ENGINE_MEDIA_ADDR {
+                    self.send_datagram(source, destination, data, Hop::Engine);
+                } else if is_cloud_media(destination) {
+                    self.send_datagram(source, destination, data, Hop::Cloud);
                 }
             }
             while let Some(out) = self.cloud.poll_output() {
@@ -413,7 +498,13 @@ impl SimNetwork {
                 data,
             } => {
                 if is_cloud_media(destination) {
-                    self.send_datagram(source, destination, data, true);
+                    self.send_datagram(source, destination, data, Hop::Cloud);
+                } else if self
+                    .turn
+                    .as_ref()
+                    .is_some_and(|t| t.listen_addr() == destination)
+                {
+                    self.send_datagram(source, destination, data, Hop::Turn);
                 }
             }
         }
@@ -425,7 +516,7 @@ impl SimNetwork {
         source: SocketAddr,
         destination: SocketAddr,
         data: Vec<u8>,
-        to_cloud: bool,
+        to: Hop,
     ) {
         if self.loss > 0.0 && self.media_rng.f64() < self.loss {
             self.datagrams_lost += 1;
@@ -437,10 +528,10 @@ impl SimNetwork {
             at += Duration::from_micros(self.media_rng.u64(0..=extra));
             self.datagrams_reordered += 1;
         }
-        let d = if to_cloud {
-            Delivery::ToCloudDatagram(source, destination, data)
-        } else {
-            Delivery::ToEngineDatagram(source, destination, data)
+        let d = match to {
+            Hop::Cloud => Delivery::ToCloudDatagram(source, destination, data),
+            Hop::Engine => Delivery::ToEngineDatagram(source, destination, data),
+            Hop::Turn => Delivery::ToTurnDatagram(source, destination, data),
         };
         self.push(at, d);
     }
@@ -455,7 +546,9 @@ impl SimNetwork {
                 Some(self.now)
             }
         };
-        for x in [eng, self.cloud.poll_timeout(), self.audio_next]
+        let now = self.now;
+        let turn = self.turn.as_mut().map(|t| t.poll_timeout(now));
+        for x in [eng, self.cloud.poll_timeout(), self.audio_next, turn]
             .into_iter()
             .flatten()
         {
@@ -479,6 +572,9 @@ impl SimNetwork {
             self.now = self.now.max(limit);
             self.engine.handle_input(Input::Timeout(self.now));
             self.cloud.handle_timeout(self.now);
+            if let Some(t) = self.turn.as_mut() {
+                t.handle_timeout(self.now);
+            }
             self.pump();
             return StepResult::Idle;
         };
@@ -500,6 +596,9 @@ impl SimNetwork {
         }
         self.engine.handle_input(Input::Timeout(now));
         self.cloud.handle_timeout(now);
+        if let Some(t) = self.turn.as_mut() {
+            t.handle_timeout(now);
+        }
         self.pump();
         StepResult::Progressed(now)
     }
@@ -542,6 +641,11 @@ impl SimNetwork {
             }
             Delivery::ToCloudDatagram(source, destination, data) => {
                 self.cloud.on_datagram(now, source, destination, &data)
+            }
+            Delivery::ToTurnDatagram(source, destination, data) => {
+                if let Some(t) = self.turn.as_mut() {
+                    t.handle_datagram(now, source, destination, &data);
+                }
             }
             Delivery::Resolved(host, addrs) => {
                 self.engine

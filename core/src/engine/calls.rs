@@ -777,6 +777,24 @@ impl Engine {
         self.sdp_over_xmpp_ids.remove(sid);
         if let Some(m) = call.media.as_mut() {
             m.close();
+            // Only the TURN deallocations (Refresh with lifetime 0) of the closed media leave.
+            loop {
+                match m.poll_output() {
+                    MediaOutput::Transmit {
+                        source,
+                        destination,
+                        data,
+                    } if m.is_turn_server(destination) => {
+                        self.transmit(Transmit::Datagram {
+                            source,
+                            destination,
+                            data,
+                        });
+                    }
+                    MediaOutput::Timeout(_) => break,
+                    _ => {}
+                }
+            }
         }
         tracing::info!(session_id = %sid, reason = reason.as_str(), "session ended");
         if call.media.is_some() {

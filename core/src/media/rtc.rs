@@ -942,6 +942,13 @@ impl CallMedia {
         self.set_state(ConnectionState::Closed);
     }
 
+    /// Whether `addr` is one of this call's TURN servers. After [`CallMedia::close`] a driver
+    /// that sends nothing else of the closed session should still send these datagrams: they
+    /// delete the allocations.
+    pub fn is_turn_server(&self, addr: SocketAddr) -> bool {
+        self.relays.iter().any(|r| r.server() == addr)
+    }
+
     /// Negotiated payload types, in the offer's order of preference (audio codecs and
     /// telephone-event).
     pub fn codecs(&self) -> &[NegotiatedCodec] {

@@ -1,0 +1,249 @@
+//! TURN relay candidates end to end in virtual time: the SDK engine, the fake cloud (its str0m
+//! media peer) and the simulator's TURN server (`genesys_webrtc_sim::turn`) that the cloud's
+//! XEP-0215 answer points at. Relay-only calls (no STUN services discovered) carry all media
+//! through the relay, with audio checked at both ends; wrong TURN credentials fail the session
+//! at once with an error event; a long call keeps its allocation alive by refreshing it.
+
+use std::time::Duration;
+
+use genesys_webrtc::engine::Transmit;
+use genesys_webrtc::media::goertzel::Goertzel;
+use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
+use genesys_webrtc::SdkEvent;
+use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig, Negotiation, PreferredCodec};
+use genesys_webrtc_sim::network::{SimNetwork, ENGINE_MEDIA_ADDR, TURN_ADDR};
+
+const ENV: &str = "fake.genesys.test";
+
+fn place(sim: &mut SimNetwork, mode: Negotiation, codec: PreferredCodec) -> CallId {
+    let now = sim.now();
+    let call = sim.cloud().place_inbound_call(
+        now,
+        CallOptions {
+            mode,
+            codec,
+            tone_hz: 1000.0,
+            ..CallOptions::default()
+        },
+    );
+    sim.pump();
+    call
+}
+
+/// Places a call, accepts it and returns its call id and session id (not waiting for media).
+fn accepted_call(sim: &mut SimNetwork, mode: Negotiation) -> (CallId, String) {
+    let call = place(sim, mode, PreferredCodec::Opus);
+    let i = sim
+        .run_until_event(Duration::from_secs(5), |e| {
+            matches!(e, SdkEvent::PendingSession(_))
+        })
+        .expect("pending session");
+    let SdkEvent::PendingSession(p) = &sim.events()[i].1 else {
+        unreachable!()
+    };
+    let sid = p.id.clone();
+    let now = sim.now();
+    sim.engine().accept_pending_session(now, &sid).unwrap();
+    sim.pump();
+    (call, sid)
+}
+
+fn connected(sim: &mut SimNetwork, sid: &str) -> bool {
+    let sid = sid.to_string();
+    let is_connected = |e: &SdkEvent| matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid);
+    sim.events().iter().any(|(_, e)| is_connected(e))
+        || sim
+            .run_until_event(Duration::from_secs(10), is_connected)
+            .is_some()
+}
+
+fn last(samples: &[i16], rate: u32, secs: f32) -> &[i16] {
+    let n = (rate as f32 * secs) as usize;
+    &samples[samples.len().saturating_sub(n)..]
+}
+
+/// Our 440 Hz reaches the cloud and its 1 kHz reaches us, in the last second.
+fn assert_audio_both_ways(sim: &mut SimNetwork, call: CallId) {
+    let (rate, heard) = sim.cloud().received_audio(call);
+    let tail = last(&heard, rate, 1.0);
+    assert!(
+        Goertzel::detect(tail, 440.0, rate),
+        "cloud hears 440 Hz ({} dBFS)",
+        Goertzel::power_dbfs(tail, 440.0, rate)
+    );
+    let played = last(sim.playout(), 48_000, 1.0).to_vec();
+    assert!(
+        Goertzel::detect(&played, 1000.0, 48_000),
+        "we hear 1 kHz ({} dBFS)",
+        Goertzel::power_dbfs(&played, 1000.0, 48_000)
+    );
+}
+
+/// Media datagrams the engine sent, by destination: (to the TURN server, to anyone else).
+fn engine_datagrams(sim: &SimNetwork) -> (usize, usize) {
+    let mut turn = 0;
+    let mut other = 0;
+    for (_, t) in sim.transmits() {
+        if let Transmit::Datagram {
+            source,
+            destination,
+            ..
+        } = t
+        {
+            assert_eq!(*source, ENGINE_MEDIA_ADDR);
+            if *destination == TURN_ADDR {
+                turn += 1;
+            } else {
+                other += 1;
+            }
+        }
+    }
+    (turn, other)
+}
+
+fn relay_only_call(mode: Negotiation, seed: u64) {
+    let config = CloudConfig::for_environment(ENV).relay_only();
+    let mut sim = SimNetwork::ready_user_with_turn(config, seed, |b| b);
+    sim.start_audio(Some(440.0), true);
+    let (call, sid) = accepted_call(&mut sim, mode);
+    assert!(
+        connected(&mut sim, &sid),
+        "media connected through the relay"
+    );
+    sim.run_for(Duration::from_secs(2));
+    assert_audio_both_ways(&mut sim, call);
+
+    let (to_turn, other) = engine_datagrams(&sim);
+    assert_eq!(
+        other, 0,
+        "relay-only: every datagram goes to the TURN server"
+    );
+    assert!(to_turn > 50, "{to_turn} datagrams to the TURN server");
+    let stats = sim.turn().unwrap().stats();
+    assert_eq!(stats.allocations, 1, "{stats:?}");
+    assert!(stats.unauthorized >= 1, "401 first, then credentials");
+    assert!(stats.permission_requests >= 1, "{stats:?}");
+    assert!(stats.channel_binds >= 1, "{stats:?}");
+    assert!(stats.to_peers > 50 && stats.to_clients > 50, "{stats:?}");
+    assert!(
+        !sim.events()
+            .iter()
+            .any(|(_, e)| matches!(e, SdkEvent::Error(_))),
+        "no error: {:?}",
+        sim.events()
+            .iter()
+            .filter(|(_, e)| matches!(e, SdkEvent::Error(_)))
+            .collect::<Vec<_>>()
+    );
+
+    // Ending the session deletes the allocation.
+    let now = sim.now();
+    sim.engine().end_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(5), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .expect("session ended");
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.turn().unwrap().stats().deletions, 1);
+}
+
+#[test]
+fn relay_only_call_sdp_over_xmpp() {
+    relay_only_call(Negotiation::SdpOverXmpp, 301);
+}
+
+#[test]
+fn relay_only_call_classic_jingle() {
+    relay_only_call(Negotiation::Jingle, 302);
+}
+
+#[test]
+fn policy_all_gathers_a_relay_candidate_beside_the_host_one() {
+    let mut sim = SimNetwork::ready_user_with_turn(CloudConfig::for_environment(ENV), 303, |b| b);
+    sim.start_audio(Some(440.0), true);
+    let (call, sid) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
+    assert!(connected(&mut sim, &sid));
+    sim.run_for(Duration::from_secs(2));
+    assert_audio_both_ways(&mut sim, call);
+    let stats = sim.turn().unwrap().stats();
+    assert_eq!(stats.allocations, 1, "{stats:?}");
+    let (to_turn, other) = engine_datagrams(&sim);
+    assert!(to_turn >= 3, "allocation and permission");
+    assert!(other > 100, "the host pair carries the media");
+}
+
+#[test]
+fn wrong_turn_credentials_fail_the_relay_only_session_with_an_error() {
+    let mut config = CloudConfig::for_environment(ENV).relay_only();
+    for s in &mut config.turn_servers {
+        s.password = Some("d3JvbmctcGFzc3dvcmQ=".into());
+    }
+    let mut sim = SimNetwork::ready_user_with_turn(config, 304, |b| b);
+    let (_call, sid) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
+    let accepted_at = sim.now();
+    let i = sim
+        .run_until_event(Duration::from_secs(10), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .expect("the session ends");
+    let (ended_at, SdkEvent::SessionEnded { reason, .. }) = &sim.events()[i] else {
+        unreachable!()
+    };
+    assert_eq!(*reason, TerminateReason::FailedTransport);
+    assert!(
+        *ended_at - accepted_at < Duration::from_secs(2),
+        "fails at once, not after the ICE timeout: {:?}",
+        *ended_at - accepted_at
+    );
+    let errors: Vec<String> = sim
+        .events()
+        .iter()
+        .filter_map(|(_, e)| match e {
+            SdkEvent::Error(e) => Some(e.details.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|d| d.contains(&sid) && d.contains("TURN allocation") && d.contains("401")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|d| d.contains("no TURN relay candidate")),
+        "{errors:?}"
+    );
+    let stats = sim.turn().unwrap().stats();
+    assert_eq!(stats.allocations, 0);
+    assert_eq!(
+        stats.unauthorized, 2,
+        "first 401, then 401 to the credentials"
+    );
+    let (_, other) = engine_datagrams(&sim);
+    assert_eq!(other, 0);
+}
+
+#[test]
+fn a_long_relayed_call_refreshes_its_allocation() {
+    let config = CloudConfig::for_environment(ENV).relay_only();
+    let mut sim = SimNetwork::ready_user_with_turn(config, 305, |b| b);
+    let (call, sid) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
+    assert!(connected(&mut sim, &sid));
+    // 35 minutes without the audio clock (ICE consent, RTCP and the cloud's audio keep
+    // flowing): the client asks for 30-minute allocations and refreshes a minute before they
+    // expire; without the refresh the relay would be gone by the end.
+    sim.run_for(Duration::from_secs(35 * 60));
+    let stats = sim.turn().unwrap().stats();
+    assert!(stats.refreshes >= 1, "{stats:?}");
+    assert_eq!(stats.allocations, 1, "the same allocation throughout");
+    assert!(
+        !sim.events()
+            .iter()
+            .any(|(_, e)| matches!(e, SdkEvent::SessionEnded { .. })),
+        "still in the call"
+    );
+    sim.start_audio(Some(440.0), true);
+    sim.run_for(Duration::from_secs(3));
+    assert_audio_both_ways(&mut sim, call);
+}
