@@ -2,7 +2,7 @@
 //! late-packet handling, the playout schedule and its delay adaptation, and the receive-side
 //! statistics. Does not decode, conceal or read a clock: the caller pushes packets with their
 //! arrival `Instant`, pulls one 20 ms frame per tick, and on [`Pulled::Missing`] runs its
-//! decoder's loss concealment (or FEC from [`JitterBuffer::peek_next_payload`]).
+//! decoder's loss concealment (or FEC from [`JitterBuffer::fec_payload`]).
 //!
 //! ## Model
 //!
@@ -29,7 +29,7 @@
 //! first loss is concealed by PLC alone), so a lost packet adds [`FEC_HEADROOM`] to the target for
 //! [`JitterConfig::fec_hold`] (5 s by default, renewed by every further loss): while losses
 //! continue the delay is 20–40 ms at zero jitter and the packet after a lost one is always there
-//! ([`JitterBuffer::peek_next_payload`]); after a quiet `fec_hold` the target shrinks back to the
+//! ([`JitterBuffer::fec_payload`]); after a quiet `fec_hold` the target shrinks back to the
 //! floor. (libwebrtc's NetEq likewise raises its delay when it sees loss.)
 //!
 //! Frames are otherwise played in sequence order. A sequence gap whose successor is due is
@@ -149,7 +149,7 @@ pub enum Pulled {
     /// The payload to decode for this 20 ms.
     Frame(Vec<u8>),
     /// No payload for this 20 ms although the stream is playing: the caller conceals (PLC, or
-    /// FEC from [`JitterBuffer::peek_next_payload`]).
+    /// FEC from [`JitterBuffer::fec_payload`]).
     Missing,
     /// Nothing to play (not started, still buffering, or the stream has paused): the caller
     /// plays silence or comfort noise.
@@ -265,6 +265,8 @@ pub struct JitterBuffer {
     out_of_window_run: u32,
     /// Pulls left during which the target keeps [`FEC_HEADROOM`] (set on every loss).
     fec_pulls_left: u32,
+    /// The last pull concealed the slot of a lost packet.
+    concealed_loss: bool,
     stats: JitterStats,
 }
 
@@ -297,6 +299,7 @@ impl JitterBuffer {
             pulls_since_shrink: 0,
             out_of_window_run: 0,
             fec_pulls_left: 0,
+            concealed_loss: false,
             stats: JitterStats {
                 target_delay: config.min_delay,
                 ..JitterStats::default()
@@ -330,6 +333,18 @@ impl JitterBuffer {
         }
     }
 
+    /// After a pull that returned [`Pulled::Missing`] for the slot of a lost packet: the packet
+    /// after it, if it has arrived, whose Opus in-band FEC rebuilds the lost frame. `None` after
+    /// any other pull (a frame, an underrun, a pause, or a frame inserted to grow the delay,
+    /// where [`JitterBuffer::peek_next_payload`] would give the packet still to be played).
+    pub fn fec_payload(&self) -> Option<&[u8]> {
+        if self.concealed_loss {
+            self.peek_next_payload()
+        } else {
+            None
+        }
+    }
+
     /// Forgets every packet and restarts buffering (e.g. on an SSRC change). Statistics and the
     /// jitter estimate are kept.
     pub fn reset(&mut self) {
@@ -341,6 +356,7 @@ impl JitterBuffer {
         self.history = 0;
         self.conceal_run = 0;
         self.out_of_window_run = 0;
+        self.concealed_loss = false;
     }
 
     /// Offers one received packet. `seq` and `rtp_timestamp` come from its RTP header,
@@ -426,6 +442,7 @@ impl JitterBuffer {
     pub fn pull(&mut self, now: Instant) -> Pulled {
         self.pulls_since_shrink = self.pulls_since_shrink.saturating_add(1);
         self.fec_pulls_left = self.fec_pulls_left.saturating_sub(1);
+        self.concealed_loss = false;
         // Slow shrink of the target toward what the jitter (and FEC) ask for; fast grow when
         // a loss has just added FEC headroom.
         let desired = self.desired_us();
@@ -476,6 +493,7 @@ impl JitterBuffer {
                     play_ts: expected_ts,
                 };
                 self.stats.concealed += 1;
+                self.concealed_loss = true;
                 return Pulled::Missing;
             }
             // A pause in the timestamps (DTX / silence suppression): wait for it.
@@ -1074,21 +1092,14 @@ mod tests {
         assert_eq!(b.pull(t0), Pulled::NotReady);
     }
 
-    /// One pull of [`at_phase`]: what it gave, the packet [`JitterBuffer::peek_next_payload`]
-    /// offered after it, and the statistics before and after.
+    /// One pull of [`at_phase`]: what it gave, the packets [`JitterBuffer::peek_next_payload`]
+    /// and [`JitterBuffer::fec_payload`] offered after it, and the statistics after it.
     struct Tick {
         k: u32,
         pulled: Pulled,
         peek: Option<u32>,
-        before: JitterStats,
+        fec: Option<u32>,
         after: JitterStats,
-    }
-
-    impl Tick {
-        /// A lost packet's slot concealed by this pull (the packet after it is due).
-        fn concealed_a_loss(&self) -> bool {
-            self.pulled == Pulled::Missing && self.after.lost > self.before.lost
-        }
     }
 
     /// Every pull phase against the sender's clock, in 0.5 ms steps.
@@ -1111,16 +1122,13 @@ mod tests {
             while let Some(w) = it.next_if(|w| w.arrival <= now) {
                 b.push(w.seq, w.ts, w.arrival, w.index.to_be_bytes().to_vec());
             }
-            let before = b.stats();
             let pulled = b.pull(now);
-            let peek = b
-                .peek_next_payload()
-                .map(|p| u32::from_be_bytes(p.try_into().unwrap()));
+            let index = |p: Option<&[u8]>| p.map(|p| u32::from_be_bytes(p.try_into().unwrap()));
             out.push(Tick {
                 k,
                 pulled,
-                peek,
-                before,
+                peek: index(b.peek_next_payload()),
+                fec: index(b.fec_payload()),
                 after: b.stats(),
             });
         }
@@ -1175,15 +1183,26 @@ mod tests {
             // due (an underrun, PLC alone).
             let first = ticks.iter().find(|t| t.pulled == Pulled::Missing).unwrap();
             assert_eq!(first.after.underruns, 1, "{phase:?}");
-            assert_eq!(first.peek, None, "{phase:?}");
+            assert_eq!((first.peek, first.fec), (None, None), "{phase:?}");
             // It raised the target by one frame: later losses are concealed while the packet
-            // after them is there for FEC.
-            let fec: Vec<Option<u32>> = ticks
+            // after them is there for FEC, and FEC is offered for nothing else (not for the
+            // frame inserted to raise the delay, where the next packet is still to be played).
+            let fec: Vec<(Pulled, u32)> = ticks
                 .iter()
-                .filter(|t| t.concealed_a_loss())
-                .map(|t| t.peek)
+                .filter_map(|t| Some((t.pulled.clone(), t.fec?)))
                 .collect();
-            assert_eq!(fec, [Some(151), Some(301)], "{phase:?}");
+            assert_eq!(
+                fec,
+                [(Pulled::Missing, 151), (Pulled::Missing, 301)],
+                "{phase:?}"
+            );
+            // The inserted frame: the next packet is there but is still to be played.
+            let inserted: Vec<&Tick> = ticks
+                .iter()
+                .filter(|t| t.pulled == Pulled::Missing && t.peek.is_some() && t.fec.is_none())
+                .collect();
+            assert_eq!(inserted.len(), 1, "{phase:?}");
+            assert_eq!(inserted[0].after.stretched, 1, "{phase:?}");
             for t in ticks.iter().filter(|t| (130..=320).contains(&t.k)) {
                 assert_eq!(
                     t.after.target_delay,
@@ -1198,6 +1217,7 @@ mod tests {
             }
             let s = ticks.last().unwrap().after;
             assert_eq!((s.lost, s.underruns, s.late), (3, 1, 0), "{phase:?} {s:?}");
+            assert_eq!((s.stretched, s.concealed), (1, 4), "{phase:?} {s:?}");
         }
     }
 
