@@ -12,6 +12,7 @@ use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateRe
 use genesys_webrtc::SdkEvent;
 use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig, Negotiation, PreferredCodec};
 use genesys_webrtc_sim::network::{SimNetwork, ENGINE_MEDIA_ADDR, TURN_ADDR};
+use genesys_webrtc_sim::redaction::{LogCapture, TenantSecrets};
 
 const ENV: &str = "fake.genesys.test";
 
@@ -101,9 +102,23 @@ fn engine_datagrams(sim: &SimNetwork) -> (usize, usize) {
     (turn, other)
 }
 
+/// Everything logged (TRACE, all targets: the SDK, str0m, the TURN crates) must not contain
+/// the TURN password or any other secret of the tenant.
+fn assert_no_secret_logged(config: &CloudConfig, logs: &LogCapture, sim: &SimNetwork) {
+    assert!(
+        logs.text().contains("TURN"),
+        "the capture holds the TURN logs"
+    );
+    let secrets = TenantSecrets::of(config);
+    secrets.assert_absent("logs", &logs.text());
+    secrets.assert_absent("events", &format!("{:?}", sim.events()));
+}
+
 fn relay_only_call(mode: Negotiation, seed: u64) {
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
     let config = CloudConfig::for_environment(ENV).relay_only();
-    let mut sim = SimNetwork::ready_user_with_turn(config, seed, |b| b);
+    let mut sim = SimNetwork::ready_user_with_turn(config.clone(), seed, |b| b);
     sim.start_audio(Some(440.0), true);
     let (call, sid) = accepted_call(&mut sim, mode);
     assert!(
@@ -146,6 +161,7 @@ fn relay_only_call(mode: Negotiation, seed: u64) {
     .expect("session ended");
     sim.run_for(Duration::from_secs(1));
     assert_eq!(sim.turn().unwrap().stats().deletions, 1);
+    assert_no_secret_logged(&config, &logs, &sim);
 }
 
 #[test]
@@ -179,7 +195,9 @@ fn wrong_turn_credentials_fail_the_relay_only_session_with_an_error() {
     for s in &mut config.turn_servers {
         s.password = Some("d3JvbmctcGFzc3dvcmQ=".into());
     }
-    let mut sim = SimNetwork::ready_user_with_turn(config, 304, |b| b);
+    let logs = LogCapture::new();
+    let _guard = logs.set_default();
+    let mut sim = SimNetwork::ready_user_with_turn(config.clone(), 304, |b| b);
     let (_call, sid) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
     let accepted_at = sim.now();
     let i = sim
@@ -222,6 +240,7 @@ fn wrong_turn_credentials_fail_the_relay_only_session_with_an_error() {
     );
     let (_, other) = engine_datagrams(&sim);
     assert_eq!(other, 0);
+    assert_no_secret_logged(&config, &logs, &sim);
 }
 
 #[test]
