@@ -1,7 +1,9 @@
 //! Audio path benchmarks (issue 5): the latency the SDK adds between a sound at the microphone
 //! and the same sound at the far end's speaker (capture framing → Opus encode → RTP → the
-//! adaptive jitter buffer at 0 % loss → decode → playout), and the CPU cost of the echo
-//! canceller against Opus encode + decode in the same process.
+//! adaptive jitter buffer at 0 % loss → decode → playout), and the CPU cost per 20 ms frame of
+//! Opus encode, decode and the echo canceller with the SDK's default `AudioOptions` (complexity
+//! 3, wideband) against the settings calls used before (complexity 5, fullband; echo canceller
+//! at 32 kHz), measured in the same process on the same speech-like audio.
 //!
 //! ```text
 //! cargo run --release -p genesys-webrtc-examples --example bench_audio
@@ -22,17 +24,81 @@ use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::media::jitter::{JitterBuffer, JitterConfig, Pulled};
 use genesys_webrtc::media::opus::{OpusChannels, OpusDecoder, OpusEncoder, OpusEncoderConfig};
 use genesys_webrtc::media::tone::ToneGenerator;
+use genesys_webrtc::options::{AudioBandwidth, AudioOptions};
 
 const RATE: u32 = 48_000;
 const FRAME: usize = 960;
 
-/// The encoder settings of a call (`engine::audio`: complexity 5).
-fn call_encoder() -> Option<OpusEncoder> {
+/// The encoder settings of a call with `options` (as `engine::audio` sets them up).
+fn encoder_with(options: &AudioOptions) -> Option<OpusEncoder> {
     OpusEncoder::new(OpusEncoderConfig {
-        complexity: 5,
+        complexity: options.opus_complexity,
+        max_bandwidth: options.bandwidth,
+        expected_loss_percent: 0,
         ..OpusEncoderConfig::default()
     })
     .ok()
+}
+
+/// The encoder settings of a call with the default options.
+fn call_encoder() -> Option<OpusEncoder> {
+    encoder_with(&AudioOptions::default())
+}
+
+/// The settings calls used before `AudioOptions` (complexity 5, fullband, echo canceller at
+/// 32 kHz): the baseline of the CPU figures.
+fn previous_options() -> AudioOptions {
+    let mut o = AudioOptions::default();
+    o.opus_complexity = 5;
+    o.bandwidth = AudioBandwidth::Fullband;
+    o
+}
+
+/// Microseconds per frame of `f` over `frames` (run twice; the faster run counts, to keep a
+/// scheduling hiccup on a shared machine out of the figure).
+fn per_frame_us(frames: u32, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64() * 1e6 / f64::from(frames));
+    }
+    best
+}
+
+/// Encode, decode and echo-canceller cost per 20 ms frame with `options`, in µs.
+fn audio_costs(options: &AudioOptions, far: &[i16]) -> Option<(f64, f64, f64)> {
+    let frames = (far.len() / FRAME) as u32;
+    let mut packets = Vec::new();
+    let encode = per_frame_us(frames, || {
+        let Some(mut enc) = encoder_with(options) else {
+            return;
+        };
+        packets = far
+            .chunks_exact(FRAME)
+            .filter_map(|f| enc.encode(f).ok())
+            .collect();
+    });
+    let decode = per_frame_us(frames, || {
+        let Ok(mut dec) = OpusDecoder::new(OpusChannels::Mono) else {
+            return;
+        };
+        for p in &packets {
+            let _ = dec.decode(p);
+        }
+    });
+    if packets.len() != far.len() / FRAME {
+        return None;
+    }
+    let echo = per_frame_us(frames, || {
+        let mut aec = genesys_webrtc::media::echo::EchoCanceller::with_bandwidth(options.bandwidth);
+        for f in far.chunks_exact(FRAME) {
+            aec.render(f);
+            let mut mic: Vec<i16> = f.iter().map(|s| s / 2).collect();
+            aec.capture(&mut mic);
+        }
+    });
+    Some((encode, decode, echo))
 }
 
 /// One run: a tone starts `onset_us` into the stream; the receiver's pulls are `phase_us` after
@@ -164,44 +230,38 @@ fn main() {
         }
     }
 
-    println!("CPU per 20 ms frame (48 kHz mono), 1500 frames each:");
+    println!("CPU per 20 ms frame (48 kHz mono, speech-like noise), 1500 frames each:");
     let far: Vec<i16> = {
         let mut n = genesys_webrtc::media::tone::SpeechLikeNoise::new(0.3, RATE, 1);
         n.next_frame(FRAME * 1500)
     };
-    // Baseline: Opus encode + decode of the same audio.
-    let Some(mut enc) = call_encoder() else {
-        eprintln!("no Opus encoder");
+    let defaults = AudioOptions::default();
+    let (Some(before), Some(now)) = (
+        audio_costs(&previous_options(), &far),
+        audio_costs(&defaults, &far),
+    ) else {
+        eprintln!("no Opus codec");
         return;
     };
-    let Ok(mut dec) = OpusDecoder::new(OpusChannels::Mono) else {
-        eprintln!("no Opus decoder");
-        return;
-    };
-    let t = Instant::now();
-    for f in far.chunks_exact(FRAME) {
-        if let Ok(p) = enc.encode(f) {
-            let _ = dec.decode(&p);
-        }
+    let pct = |us: f64| us / 20_000.0 * 100.0;
+    for (what, b, n) in [
+        ("Opus encode", before.0, now.0),
+        ("Opus decode (of that encoder's packets)", before.1, now.1),
+        ("echo cancellation (render + capture)", before.2, now.2),
+        (
+            "all three",
+            before.0 + before.1 + before.2,
+            now.0 + now.1 + now.2,
+        ),
+    ] {
+        println!(
+            "  {what}: {n:.0} µs ({:.2} % of one core) with the defaults (complexity {}, {:?}); \
+             {b:.0} µs ({:.2} %) before (complexity 5, fullband, AEC at 32 kHz): {:.2}x",
+            pct(n),
+            defaults.opus_complexity,
+            defaults.bandwidth,
+            pct(b),
+            n / b.max(1e-9)
+        );
     }
-    let opus = t.elapsed() / 1500;
-    println!(
-        "  Opus encode + decode: {:.0} µs ({:.2} % of one core)",
-        opus.as_secs_f64() * 1e6,
-        opus.as_secs_f64() / 0.02 * 100.0
-    );
-    let mut aec = genesys_webrtc::media::echo::EchoCanceller::new();
-    let t = Instant::now();
-    for f in far.chunks_exact(FRAME) {
-        aec.render(f);
-        let mut mic: Vec<i16> = f.iter().map(|s| s / 2).collect();
-        aec.capture(&mut mic);
-    }
-    let echo = t.elapsed() / 1500;
-    println!(
-        "  echo cancellation (render + capture): {:.0} µs ({:.2} % of one core, {:.1}× Opus)",
-        echo.as_secs_f64() * 1e6,
-        echo.as_secs_f64() / 0.02 * 100.0,
-        echo.as_secs_f64() / opus.as_secs_f64().max(1e-9)
-    );
 }

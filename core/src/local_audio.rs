@@ -56,7 +56,7 @@ struct Aec;
 
 #[cfg(not(feature = "aec"))]
 impl Aec {
-    fn new() -> Self {
+    fn with_bandwidth(_: crate::options::AudioBandwidth) -> Self {
         Aec
     }
     fn render(&mut self, _: &[i16]) {}
@@ -171,10 +171,13 @@ where
     let mut capture = capture.map(CaptureStage::new).transpose()?;
     let mut playout = playout.map(PlayoutStage::new).transpose()?;
     // Echo cancellation needs both ends of the room.
-    let echo = capture.is_some()
-        && playout.is_some()
-        && sdk.media_route().await.is_ok_and(|r| r.echo_cancellation);
-    let mut aec = echo.then(Aec::new);
+    let echo = match sdk.media_route().await {
+        Ok(r) if r.echo_cancellation && capture.is_some() && playout.is_some() => {
+            Some(r.audio_bandwidth)
+        }
+        _ => None,
+    };
+    let mut aec = echo.map(Aec::with_bandwidth);
     let start: Instant = clock.now();
     let mut n: u64 = 0;
     loop {
@@ -250,7 +253,10 @@ where
                 failed.clear();
                 apply_route(sdk, devices, &now, &mut open, &mut failed);
                 if now.echo_cancellation != aec.is_some() {
-                    aec = now.echo_cancellation.then(Aec::new);
+                    let bandwidth = now.audio_bandwidth;
+                    aec = now
+                        .echo_cancellation
+                        .then(|| Aec::with_bandwidth(bandwidth));
                 }
                 route = Some(now);
             }

@@ -17,6 +17,7 @@ use crate::media::jitter::{JitterBuffer, JitterConfig, Pulled};
 use crate::media::opus::{OpusChannels, OpusDecoder, OpusEncoder, OpusEncoderConfig};
 use crate::media::resample::Resampler;
 use crate::media::rtc::{AudioCodec, CallMedia, MediaStats, NegotiatedCodec};
+use crate::options::AudioOptions;
 use crate::session::events::CallStats;
 
 /// The engine's internal audio rate.
@@ -109,14 +110,17 @@ impl std::fmt::Debug for SessionAudio {
     }
 }
 
-fn encoder_for(codec: AudioCodec) -> Option<Encoder> {
+fn encoder_for(codec: AudioCodec, options: &AudioOptions) -> Option<Encoder> {
+    #[cfg(not(feature = "opus"))]
+    let _ = options;
     match codec {
         #[cfg(feature = "opus")]
         AudioCodec::Opus { .. } => OpusEncoder::new(OpusEncoderConfig {
             channels: OpusChannels::Mono,
-            // Complexity 5 keeps voice quality good at about half the CPU of 9/10, which
-            // matters on desk-phone ARM cores.
-            complexity: 5,
+            // Low complexity and a wideband cap by default (`AudioOptions`): desk-phone ARM
+            // cores have little to spare.
+            complexity: options.opus_complexity,
+            max_bandwidth: options.bandwidth,
             // In-band FEC stays on, but protects against the loss the peer actually reports
             // (`SessionAudio::on_remote_report`), as libwebrtc does: with no loss libopus codes
             // no redundancy, which saves about 17 % of the encoder's CPU on speech (and the
@@ -169,7 +173,7 @@ fn supported(codec: AudioCodec) -> bool {
 impl SessionAudio {
     /// Sets up encoder, decoder and DTMF from what the answer negotiated (first supported audio
     /// codec in the offer's order).
-    pub(crate) fn configure(&mut self, media: Option<&CallMedia>) {
+    pub(crate) fn configure(&mut self, media: Option<&CallMedia>, options: &AudioOptions) {
         let Some(m) = media else { return };
         let Some(codec) = m.codecs().iter().find(|c| supported(c.codec)).copied() else {
             tracing::warn!("no supported audio codec negotiated");
@@ -180,7 +184,7 @@ impl SessionAudio {
                 .ok()
                 .map(|s| (te.pt, s))
         });
-        if let Some(encoder) = encoder_for(codec.codec) {
+        if let Some(encoder) = encoder_for(codec.codec, options) {
             self.send = Some(SendPath {
                 codec,
                 encoder,
@@ -397,7 +401,7 @@ mod tests {
         let mut audio = SessionAudio {
             send: Some(SendPath {
                 codec,
-                encoder: encoder_for(codec.codec).expect("opus encoder"),
+                encoder: encoder_for(codec.codec, &AudioOptions::default()).expect("opus encoder"),
                 rtp_ts: 0,
                 dtmf: None,
                 fec_loss_percent: 0,

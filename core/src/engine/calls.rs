@@ -250,7 +250,7 @@ impl Engine {
                                 if call.media.as_ref().map(|m| m.codecs().to_vec()) != codecs_before
                                 {
                                     call.audio = super::audio::SessionAudio::default();
-                                    call.audio.configure(call.media.as_ref());
+                                    call.audio.configure(call.media.as_ref(), &self.opts.audio);
                                 }
                                 if let (Ok(session_id), Ok(sdp)) =
                                     (SessionId::new(sid.clone()), SdpText::new(answer))
@@ -577,7 +577,7 @@ impl Engine {
         };
         call.media = Some(media);
         call.state = CallState::Active;
-        call.audio.configure(call.media.as_ref());
+        call.audio.configure(call.media.as_ref(), &self.opts.audio);
         let buffered = std::mem::take(&mut call.remote_candidates);
         let end = call.remote_end_of_candidates;
         let (mode, peer) = (call.info.mode, call.info.peer.clone());

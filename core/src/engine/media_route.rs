@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::{Engine, SessionError};
 use crate::devices::DeviceRequest;
-use crate::options::MediaDefaults;
+use crate::options::{AudioBandwidth, MediaDefaults};
 
 /// The devices the audio loop should use now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,9 @@ pub struct MediaRoute {
     /// Cancel acoustic echo between the speaker and the microphone
     /// ([`crate::options::SdkOptions::echo_cancellation`]).
     pub echo_cancellation: bool,
+    /// The audio band kept ([`crate::options::AudioOptions::bandwidth`]): the echo canceller's
+    /// processing rate follows it.
+    pub audio_bandwidth: AudioBandwidth,
     /// Bumped on every change, so the loop can tell cheaply that it must look again.
     pub generation: u64,
 }
@@ -73,7 +76,11 @@ pub struct DefaultDevicesUpdate {
 }
 
 impl MediaRoute {
-    pub(crate) fn new(defaults: MediaDefaults, echo_cancellation: bool) -> Self {
+    pub(crate) fn new(
+        defaults: MediaDefaults,
+        echo_cancellation: bool,
+        audio_bandwidth: AudioBandwidth,
+    ) -> Self {
         Self {
             microphone: DeviceRequest::SdkDefault,
             speaker: DeviceRequest::SdkDefault,
@@ -81,6 +88,7 @@ impl MediaRoute {
             app_audio: false,
             defaults,
             echo_cancellation,
+            audio_bandwidth,
             generation: 0,
         }
     }

@@ -310,7 +310,11 @@ impl Engine {
             crate::options::Credentials::AccessToken(t) => Some(t.clone()),
             crate::options::Credentials::Guest { .. } => None,
         };
-        let route = media_route::MediaRoute::new(opts.defaults.clone(), opts.echo_cancellation);
+        let route = media_route::MediaRoute::new(
+            opts.defaults.clone(),
+            opts.echo_cancellation,
+            opts.audio.bandwidth,
+        );
         Engine {
             policy: ReconnectPolicy::new(opts.reconnect_max_delay),
             resource: opts.jid_resource.clone(),

@@ -9,19 +9,37 @@
 //! to [`EchoCanceller::capture`]; AEC3 estimates the echo path delay itself, which needs a
 //! broadband signal such as speech: the echo of a steady pure tone is not removed (measured
 //! here: 0.4 dB for 1 kHz, against about 50 dB for speech-like noise).
+//!
+//! AEC3 itself works on a 16 kHz band; what happens above it follows the SDK's
+//! [`AudioBandwidth`]. For wideband (the default) the capture is processed at 16 kHz and brought
+//! back to 48 kHz (1 ms of sinc interpolation), which keeps 0–8 kHz, what wideband Opus codes.
+//! For wider bands sonora splits 32 kHz into two bands and applies AEC3's gain to the upper one,
+//! which keeps 0–16 kHz and costs about 14 % more instructions (most of AEC3's work, the echo
+//! path delay search, is the same in both; `bench_audio` prints both).
 
 use sonora::config::EchoCanceller as EchoConfig;
 use sonora::{AudioProcessing, Config, StreamConfig};
+use sonora_common_audio::push_sinc_resampler::PushSincResampler;
 
 use crate::engine::{AUDIO_RATE, FRAME_SAMPLES};
+use crate::options::AudioBandwidth;
 
 /// Samples in AEC3's 10 ms block at 48 kHz.
 const BLOCK: usize = FRAME_SAMPLES / 2;
+/// The processing rate of the wideband mode.
+const WIDEBAND_RATE: u32 = 16_000;
+/// Samples in a 10 ms block at [`WIDEBAND_RATE`].
+const WIDEBAND_BLOCK: usize = WIDEBAND_RATE as usize / 100;
 
 /// Removes the far end's echo from captured audio.
 pub struct EchoCanceller {
     apm: AudioProcessing,
     scratch: Vec<i16>,
+    /// Wideband mode: sonora returns the capture at 16 kHz and this brings it back to 48 kHz.
+    upsample: Option<Box<PushSincResampler>>,
+    /// The capture's stream formats (in, out) for sonora.
+    capture_in: StreamConfig,
+    capture_out: StreamConfig,
 }
 
 impl std::fmt::Debug for EchoCanceller {
@@ -37,8 +55,14 @@ impl Default for EchoCanceller {
 }
 
 impl EchoCanceller {
-    /// An echo canceller for 48 kHz mono.
+    /// An echo canceller for 48 kHz mono, processing the default band (wideband: 16 kHz).
     pub fn new() -> Self {
+        Self::with_bandwidth(AudioBandwidth::default())
+    }
+
+    /// An echo canceller for 48 kHz mono that keeps `bandwidth` of the capture: narrowband and
+    /// wideband are processed at 16 kHz, wider bands at 32 kHz in two bands.
+    pub fn with_bandwidth(bandwidth: AudioBandwidth) -> Self {
         let config = Config {
             echo_canceller: Some(EchoConfig::default()),
             ..Config::default()
@@ -49,10 +73,26 @@ impl EchoCanceller {
             .capture_config(stream)
             .render_config(stream)
             .build();
-        Self {
+        let wideband = bandwidth <= AudioBandwidth::Wideband;
+        // Sonora processes at the lower of the capture's input and output rates, so a 16 kHz
+        // output makes it process at 16 kHz (the render side follows the capture's rate).
+        let capture_out = if wideband {
+            StreamConfig::new(WIDEBAND_RATE, 1)
+        } else {
+            stream
+        };
+        let mut aec = Self {
             apm,
             scratch: vec![0; BLOCK],
-        }
+            upsample: wideband.then(|| Box::new(PushSincResampler::new(WIDEBAND_BLOCK, BLOCK))),
+            capture_in: stream,
+            capture_out,
+        };
+        // Settle the formats before the first render block (sonora re-initialises when the
+        // capture's formats change).
+        let mut silence = [0; BLOCK];
+        aec.capture(&mut silence);
+        aec
     }
 
     /// A frame that goes to the speaker (any multiple of 10 ms; a trailing part shorter than
@@ -69,8 +109,22 @@ impl EchoCanceller {
     /// shorter than 10 ms passes unchanged).
     pub fn capture(&mut self, frame: &mut [i16]) {
         for block in frame.chunks_exact_mut(BLOCK) {
-            match self.apm.process_capture_i16(block, &mut self.scratch) {
-                Ok(()) => block.copy_from_slice(&self.scratch),
+            let out_len = self.capture_out.num_frames();
+            let Some(out) = self.scratch.get_mut(..out_len) else {
+                continue;
+            };
+            match self.apm.process_capture_i16_with_config(
+                block,
+                &self.capture_in,
+                &self.capture_out,
+                out,
+            ) {
+                Ok(()) => match self.upsample.as_mut() {
+                    Some(up) => {
+                        up.resample_i16(out, block);
+                    }
+                    None => block.copy_from_slice(out),
+                },
                 Err(e) => tracing::debug!(error = ?e, "echo canceller refused a capture block"),
             }
         }
@@ -125,8 +179,12 @@ mod tests {
     }
 
     fn erle_db_for(far: Vec<i16>) -> f64 {
+        erle_db_with(far, AudioBandwidth::default())
+    }
+
+    fn erle_db_with(far: Vec<i16>, bandwidth: AudioBandwidth) -> f64 {
         let echo = echo_path(&far);
-        let mut aec = EchoCanceller::new();
+        let mut aec = EchoCanceller::with_bandwidth(bandwidth);
         let mut out = Vec::with_capacity(far.len());
         for (r, c) in far
             .chunks_exact(FRAME_SAMPLES)
@@ -150,6 +208,55 @@ mod tests {
     }
 
     #[test]
+    fn echo_is_removed_in_every_band() {
+        for bandwidth in [
+            AudioBandwidth::Narrowband,
+            AudioBandwidth::SuperWideband,
+            AudioBandwidth::Fullband,
+        ] {
+            let erle = erle_db_with(far_end_signal(AUDIO_RATE as usize * 6, 7), bandwidth);
+            println!("ERLE {bandwidth:?}: {erle:.1} dB");
+            assert!(erle > 20.0, "{bandwidth:?}: ERLE {erle:.1} dB");
+        }
+    }
+
+    /// What each mode keeps of the capture when there is no echo: wideband passes 3 kHz and
+    /// cuts 12 kHz; the 32 kHz mode passes both.
+    #[test]
+    fn bands_kept_without_echo() {
+        let level_after = |bandwidth, freq| {
+            let mut aec = EchoCanceller::with_bandwidth(bandwidth);
+            let mut tone = crate::media::tone::ToneGenerator::new(freq, 0.3, AUDIO_RATE);
+            let mut out = Vec::new();
+            for _ in 0..50 {
+                aec.render(&[0; FRAME_SAMPLES]);
+                let mut frame = tone.next_frame(FRAME_SAMPLES);
+                aec.capture(&mut frame);
+                out.extend_from_slice(&frame);
+            }
+            crate::media::goertzel::Goertzel::level_dbfs(&out[out.len() - FRAME_SAMPLES * 10..])
+        };
+        let input = 20.0 * 0.3f32.log10();
+        for (bandwidth, freq, kept) in [
+            (AudioBandwidth::Wideband, 3_000.0, true),
+            (AudioBandwidth::Wideband, 12_000.0, false),
+            (AudioBandwidth::Fullband, 3_000.0, true),
+            (AudioBandwidth::Fullband, 12_000.0, true),
+        ] {
+            let level = level_after(bandwidth, freq);
+            println!("{bandwidth:?} {freq} Hz: {level:.1} dBFS (in {input:.1})");
+            if kept {
+                assert!(
+                    (level - input).abs() < 2.0,
+                    "{bandwidth:?} {freq} Hz: {level:.1}"
+                );
+            } else {
+                assert!(level < input - 40.0, "{bandwidth:?} {freq} Hz: {level:.1}");
+            }
+        }
+    }
+
+    #[test]
     fn near_end_speech_without_echo_passes() {
         // No render signal at all: a tone at the microphone must come through.
         let mut aec = EchoCanceller::new();
@@ -167,5 +274,33 @@ mod tests {
         ));
         let level = crate::media::goertzel::Goertzel::level_dbfs(tail);
         assert!(level > -14.0, "level {level:.1} dBFS");
+    }
+
+    /// CPU per 20 ms frame in one band (speech-like far end, half of it as echo). Run with
+    /// `cargo test --release -p genesys-webrtc --lib media::echo -- --ignored --nocapture`,
+    /// or one test under `valgrind --tool=callgrind` to count instructions.
+    fn measure(bandwidth: AudioBandwidth) {
+        let far = far_end_signal(AUDIO_RATE as usize * 10, 3);
+        let mut aec = EchoCanceller::with_bandwidth(bandwidth);
+        let start = std::time::Instant::now();
+        for f in far.chunks_exact(FRAME_SAMPLES) {
+            aec.render(f);
+            let mut mic: Vec<i16> = f.iter().map(|s| s / 2).collect();
+            aec.capture(&mut mic);
+        }
+        let per = start.elapsed() / (far.len() / FRAME_SAMPLES) as u32;
+        println!("echo canceller {bandwidth:?}: {per:?} per 20 ms frame");
+    }
+
+    #[test]
+    #[ignore = "timing measurement"]
+    fn measure_wideband() {
+        measure(AudioBandwidth::Wideband);
+    }
+
+    #[test]
+    #[ignore = "timing measurement"]
+    fn measure_superwideband() {
+        measure(AudioBandwidth::SuperWideband);
     }
 }

@@ -13,6 +13,8 @@
 
 use ::opus as libopus;
 
+use crate::options::AudioBandwidth;
+
 /// The Opus RTP clock and the rate this module encodes and decodes at.
 pub const OPUS_SAMPLE_RATE: u32 = 48_000;
 /// Samples per channel in one 20 ms frame at 48 kHz.
@@ -108,7 +110,12 @@ pub struct OpusEncoderConfig {
     /// Discontinuous transmission (off by default: a jitter buffer then sees a steady stream).
     pub dtx: bool,
     /// Encoder complexity 0–10 (default 9, about libopus' own default of 10 in quality, cheaper).
+    /// Calls use [`crate::options::AudioOptions::opus_complexity`] (default 3).
     pub complexity: u8,
+    /// The widest band the encoder may code (default fullband, libopus' own). A cap below
+    /// fullband saves encoder CPU (wideband speech is coded by SILK alone) and the decoder's
+    /// at the far end. Calls use [`crate::options::AudioOptions::bandwidth`].
+    pub max_bandwidth: AudioBandwidth,
 }
 
 impl Default for OpusEncoderConfig {
@@ -120,6 +127,7 @@ impl Default for OpusEncoderConfig {
             expected_loss_percent: 10,
             dtx: false,
             complexity: 9,
+            max_bandwidth: AudioBandwidth::Fullband,
         }
     }
 }
@@ -154,6 +162,7 @@ impl OpusEncoder {
         enc.set_dtx(config.dtx)?;
         enc.set_complexity(i32::from(config.complexity.min(10)))?;
         enc.set_signal(libopus::Signal::Voice)?;
+        enc.set_max_bandwidth(lib_bandwidth(config.max_bandwidth))?;
         Ok(OpusEncoder {
             enc,
             channels: config.channels,
@@ -202,6 +211,15 @@ impl OpusEncoder {
     /// The encoder's lookahead (algorithmic delay) in samples per channel at 48 kHz.
     pub fn lookahead(&mut self) -> Result<usize, OpusError> {
         Ok(self.enc.get_lookahead()?.max(0) as usize)
+    }
+}
+
+fn lib_bandwidth(bandwidth: AudioBandwidth) -> libopus::Bandwidth {
+    match bandwidth {
+        AudioBandwidth::Narrowband => libopus::Bandwidth::Narrowband,
+        AudioBandwidth::Wideband => libopus::Bandwidth::Wideband,
+        AudioBandwidth::SuperWideband => libopus::Bandwidth::Superwideband,
+        AudioBandwidth::Fullband => libopus::Bandwidth::Fullband,
     }
 }
 
@@ -389,6 +407,76 @@ mod tests {
         assert!(snr > 20.0, "SNR {snr:.1} dB at lag {lag}");
         assert!(lag.abs_diff(la) <= 12, "lag {lag} vs lookahead {la}");
         eprintln!("opus 32 kbit/s 440 Hz: SNR {snr:.1} dB, lag {lag}");
+    }
+
+    /// The settings calls use by default (complexity 3, wideband cap): a voice-band tone keeps
+    /// its pitch, level and waveform; every packet says wideband or narrower in its TOC byte;
+    /// a 10 kHz tone, above the wideband cap, is not coded.
+    #[test]
+    fn wideband_cap_at_low_complexity() {
+        let cfg = OpusEncoderConfig {
+            complexity: 3,
+            max_bandwidth: AudioBandwidth::Wideband,
+            ..Default::default()
+        };
+        let mut enc = OpusEncoder::new(cfg).unwrap();
+        let mut dec = OpusDecoder::new(OpusChannels::Mono).unwrap();
+        let (mut inp, mut out) = (Vec::new(), Vec::new());
+        for f in tone_frames(440.0, 0.5, 50) {
+            let p = enc.encode(&f).unwrap();
+            let bw = libopus::packet::get_bandwidth(&p).unwrap();
+            assert!(
+                matches!(
+                    bw,
+                    libopus::Bandwidth::Narrowband
+                        | libopus::Bandwidth::Mediumband
+                        | libopus::Bandwidth::Wideband
+                ),
+                "{bw:?}"
+            );
+            inp.extend_from_slice(&f);
+            out.extend(dec.decode(&p).unwrap());
+        }
+        let tail = &out[out.len() - 4 * OPUS_FRAME_SAMPLES..];
+        assert_eq!(
+            Goertzel::dominant_frequency_in(tail, &[300.0, 440.0, 600.0], OPUS_SAMPLE_RATE),
+            Some(440.0)
+        );
+        let level_in = Goertzel::level_dbfs(&inp[inp.len() - tail.len()..]);
+        let level_out = Goertzel::level_dbfs(tail);
+        assert!(
+            (level_in - level_out).abs() < 1.0,
+            "{level_in} vs {level_out}"
+        );
+        let start = 10 * OPUS_FRAME_SAMPLES;
+        let la = enc.lookahead().unwrap();
+        let (lag, snr) = aligned_snr(&inp[start..], &out[start..], la - 50..la + 50);
+        assert!(snr > 15.0, "SNR {snr:.1} dB at lag {lag}");
+        eprintln!("opus complexity 3, wideband: SNR {snr:.1} dB, lag {lag}");
+
+        // Above the cap: a 10 kHz tone comes out at least 30 dB down; uncapped it passes.
+        let high = |max_bandwidth| {
+            let mut enc = OpusEncoder::new(OpusEncoderConfig {
+                max_bandwidth,
+                ..cfg
+            })
+            .unwrap();
+            let mut dec = OpusDecoder::new(OpusChannels::Mono).unwrap();
+            let mut out = Vec::new();
+            for f in tone_frames(10_000.0, 0.5, 30) {
+                out.extend(dec.decode(&enc.encode(&f).unwrap()).unwrap());
+            }
+            Goertzel::level_dbfs(&out[out.len() - 4 * OPUS_FRAME_SAMPLES..])
+        };
+        let (capped, full) = (
+            high(AudioBandwidth::Wideband),
+            high(AudioBandwidth::Fullband),
+        );
+        assert!(
+            capped < -40.0,
+            "10 kHz through a wideband cap: {capped:.1} dBFS"
+        );
+        assert!(full > -15.0, "10 kHz through fullband: {full:.1} dBFS");
     }
 
     #[test]
