@@ -354,6 +354,19 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     println!("{} DTMF received: {d}", stamp());
                 }
                 SessionEvent::Stats(s) => last_stats = Some(*s),
+                SessionEvent::SelectedPath(p) => {
+                    let kind = if p.relayed {
+                        "relay (TURN)"
+                    } else {
+                        "direct (host or server-reflexive)"
+                    };
+                    println!(
+                        "{} selected candidate pair: {kind}, local {} -> remote {}",
+                        stamp(),
+                        p.local,
+                        p.remote
+                    );
+                }
                 SessionEvent::Terminated { reason } => {
                     println!("{} terminated: {}", stamp(), reason.as_str());
                 }

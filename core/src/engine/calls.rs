@@ -1146,6 +1146,17 @@ impl Engine {
                     event: SessionEvent::Stats(stats),
                 });
             }
+            MediaEvent::SelectedPath(path) => {
+                let kind = if path.relayed { "relay" } else { "direct" };
+                self.trace(
+                    LogLevel::Info,
+                    format!("session {sid}: media path {kind} (local {})", path.local),
+                );
+                self.emit(SdkEvent::Session {
+                    session_id: sid.to_string(),
+                    event: SessionEvent::SelectedPath(path),
+                });
+            }
             MediaEvent::Error(e) => {
                 self.error(SdkErrorKind::Media, format!("session {sid}: {e}"));
             }

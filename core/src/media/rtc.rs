@@ -268,6 +268,20 @@ pub struct MediaStats {
     pub remote_lost: Option<u64>,
 }
 
+/// The candidate pair ICE selected: media flows between these two addresses, through a TURN
+/// relay when `relayed` (then `local` is the relayed address on the TURN server). A
+/// server-reflexive local candidate shares its socket with the host one, so it shows as that
+/// host address with `relayed: false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelectedPath {
+    /// Our side: a local socket, or the relayed address.
+    pub local: SocketAddr,
+    /// The peer's side.
+    pub remote: SocketAddr,
+    /// Through a TURN relay.
+    pub relayed: bool,
+}
+
 /// Events from [`CallMedia`].
 #[derive(Debug)]
 #[non_exhaustive]
@@ -301,6 +315,9 @@ pub enum MediaEvent {
     },
     /// Statistics, every [`STATS_INTERVAL`] once connected.
     Stats(MediaStats),
+    /// The selected candidate pair, when first known (with the first statistics) and when it
+    /// changes.
+    SelectedPath(SelectedPath),
     /// A non-fatal problem (e.g. [`MediaError::RelayUnavailable`]).
     Error(MediaError),
 }
@@ -450,6 +467,8 @@ pub struct CallMedia {
     rtc_timeout: Instant,
     now: Instant,
     state: ConnectionState,
+    /// The last [`MediaEvent::SelectedPath`] reported.
+    selected_path: Option<SelectedPath>,
     /// Since when we have been without an ICE connection (for `Failed`).
     unconnected_since: Option<Instant>,
     remote_candidates_done: bool,
@@ -543,6 +562,7 @@ impl CallMedia {
             rtc_timeout: now,
             now,
             state: ConnectionState::New,
+            selected_path: None,
             unconnected_since: Some(now),
             remote_candidates_done: false,
             closed: false,
@@ -1273,6 +1293,18 @@ impl CallMedia {
             Event::PeerStats(s) => {
                 if self.stats.rtt.is_none() {
                     self.stats.rtt = s.rtt;
+                }
+                if let Some(pair) = s.selected_candidate_pair {
+                    let local = pair.local.addr;
+                    let path = SelectedPath {
+                        local,
+                        remote: pair.remote.addr,
+                        relayed: self.relays.iter().any(|r| r.relayed() == Some(local)),
+                    };
+                    if self.selected_path != Some(path) {
+                        self.selected_path = Some(path);
+                        self.push_event(MediaEvent::SelectedPath(path));
+                    }
                 }
                 self.stats_dirty = true;
             }

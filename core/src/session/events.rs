@@ -2,6 +2,7 @@
 //! sessions (JS `sessionStarted`/`sessionEnded`), per-session events (JS session `terminated`,
 //! `connectionState`, `endOfCandidates`) and their reasons.
 
+pub use crate::media::rtc::SelectedPath;
 use crate::options::SessionType;
 
 /// An incoming call or invitation waiting for the app (JS `pendingSession`).
@@ -195,4 +196,8 @@ pub enum SessionEvent {
     DtmfReceived(char),
     /// Periodic statistics (JS `stats`).
     Stats(CallStats),
+    /// The candidate pair media flows over (local and remote address, and whether through a
+    /// TURN relay), when first known and when it changes (the JS stats' selected candidate
+    /// pair).
+    SelectedPath(SelectedPath),
 }

@@ -1,21 +1,23 @@
 //! `fake-cloud`: serves the simulator's fake Genesys Cloud over HTTPS + WSS on 127.0.0.1.
 //!
 //! Prints `key=value` lines a script can parse (environment, hosts, CA file and the test
-//! credentials), then `ready`, and serves until standard input reaches end-of-file (or, with
+//! credentials, and with `--turn` the address of its TURN server), then `ready`, and serves until standard input reaches end-of-file (or, with
 //! `--no-stdin`, until the process is killed). Meanwhile it reads commands from standard input,
 //! one per line (`ring`, `dtmf`, `hangup`, `calls`; see [`USAGE`]), and answers each with one
 //! line. Logs go to standard error (`RUST_LOG` filters).
 
 use std::io::{BufRead, Write};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use genesys_webrtc_sim::cloud::{
-    CallId, CallOptions, CallState, CloudConfig, Negotiation, PreferredCodec,
+    CallId, CallOptions, CallState, CloudConfig, IceServerConfig, Negotiation, PreferredCodec,
+    DEFAULT_TURN_PASSWORD, DEFAULT_TURN_USERNAME,
 };
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc_sim::turn::TurnServerThread;
 
 const DEFAULT_ENVIRONMENT: &str = "fake.genesys.test";
 
@@ -23,7 +25,7 @@ const USAGE: &str = "\
 fake-cloud: a fake Genesys Cloud (REST + streaming WebSocket) over TLS on 127.0.0.1
 
 USAGE:
-    fake-cloud [--port N] [--environment ENV] [--ca-out PATH] [--no-stdin]
+    fake-cloud [--port N] [--environment ENV] [--ca-out PATH] [--no-stdin] [--turn] [--relay-only]
 
 OPTIONS:
     --port N            TCP port to listen on (default 0: any free port)
@@ -31,6 +33,11 @@ OPTIONS:
     --ca-out PATH       where to write the test CA certificate (PEM) that clients must trust
                         (default: fake-cloud-ca-PID.pem in the temporary directory, removed on exit)
     --no-stdin          serve until killed instead of until standard input is closed
+    --turn              also run a TURN server (UDP, on 127.0.0.1) and announce it as the only
+                        TURN service of the XEP-0215 answer, with the fake cloud's TURN
+                        credentials; prints turn_server=127.0.0.1:PORT before ready
+    --relay-only        answer XEP-0215 STUN requests with no service: ICE transport policy
+                        relay (PROTOCOL.md 5.3); with --turn, calls run through the relay
     -h, --help          print this help
 
 OUTPUT (stdout, one per line, in this order):
@@ -41,6 +48,7 @@ OUTPUT (stdout, one per line, in this order):
     access_token=TOKEN
     organization_id=ID
     security_code=CODE
+    turn_server=ADDR    (only with --turn)
     ready
 
 COMMANDS (standard input, one per line; each gets one line of reply on stdout):
@@ -72,6 +80,8 @@ struct Options {
     environment: String,
     ca_out: Option<PathBuf>,
     wait_for_stdin: bool,
+    turn: bool,
+    relay_only: bool,
 }
 
 #[derive(Debug)]
@@ -86,6 +96,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
         environment: DEFAULT_ENVIRONMENT.to_owned(),
         ca_out: None,
         wait_for_stdin: true,
+        turn: false,
+        relay_only: false,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -117,6 +129,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Command, String>
             }
             "--ca-out" => options.ca_out = Some(PathBuf::from(value("--ca-out")?)),
             "--no-stdin" => options.wait_for_stdin = false,
+            "--turn" => options.turn = true,
+            "--relay-only" => options.relay_only = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -153,7 +167,29 @@ fn main() -> ExitCode {
 }
 
 fn serve(options: Options) -> Result<(), String> {
-    let config = CloudConfig::for_environment(&options.environment);
+    let mut config = CloudConfig::for_environment(&options.environment);
+    if options.relay_only {
+        config = config.relay_only();
+    }
+    // Kept alive until we return: it serves the relays of every call.
+    let turn = if options.turn {
+        let turn = TurnServerThread::start(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            DEFAULT_TURN_USERNAME,
+            DEFAULT_TURN_PASSWORD,
+        )
+        .map_err(|e| format!("could not start the TURN server: {e}"))?;
+        config.turn_servers = vec![IceServerConfig::turn(
+            &turn.addr().ip().to_string(),
+            turn.addr().port(),
+            "udp",
+            DEFAULT_TURN_USERNAME,
+            DEFAULT_TURN_PASSWORD,
+        )];
+        Some(turn)
+    } else {
+        None
+    };
     let access_token = config.access_token.clone();
     let organization_id = config.organization_id.clone();
     let security_code = config.security_code.clone();
@@ -175,7 +211,7 @@ fn serve(options: Options) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     let printed = writeln!(
         out,
-        "environment={}\napi_host={}\nws_host={}\nca_file={}\naccess_token={}\norganization_id={}\nsecurity_code={}\nready",
+        "environment={}\napi_host={}\nws_host={}\nca_file={}\naccess_token={}\norganization_id={}\nsecurity_code={}",
         server.environment(),
         server.api_host(),
         server.ws_host(),
@@ -185,6 +221,13 @@ fn serve(options: Options) -> Result<(), String> {
         security_code,
     )
     .and_then(|()| out.flush());
+    let printed = printed
+        .and_then(|()| match &turn {
+            Some(t) => writeln!(out, "turn_server={}", t.addr()),
+            None => Ok(()),
+        })
+        .and_then(|()| writeln!(out, "ready"))
+        .and_then(|()| out.flush());
     drop(out);
     if let Err(e) = printed {
         return Err(format!("could not write to standard output: {e}"));
@@ -364,6 +407,7 @@ mod tests {
         assert_eq!(o.environment, DEFAULT_ENVIRONMENT);
         assert!(o.ca_out.is_none());
         assert!(o.wait_for_stdin);
+        assert!(!o.turn && !o.relay_only);
     }
 
     #[test]
@@ -375,9 +419,12 @@ mod tests {
             "--ca-out",
             "/tmp/ca.pem",
             "--no-stdin",
+            "--turn",
+            "--relay-only",
         ]) else {
             panic!("options must parse");
         };
+        assert!(o.turn && o.relay_only);
         assert_eq!(o.port, 8443);
         assert_eq!(o.environment, "example.test");
         assert_eq!(o.ca_out, Some(PathBuf::from("/tmp/ca.pem")));
