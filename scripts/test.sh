@@ -18,6 +18,9 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # unshare (util-linux) and ip (iproute2) give the interop test its own loopback-only namespace
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# coturn, a third-party TURN server for the relay interop test (tests/tests/interop_coturn.rs,
+# which starts its own turnserver on a free loopback port)
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

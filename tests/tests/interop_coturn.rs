@@ -1,0 +1,201 @@
+//! Interop with a third-party TURN server: a relay-only softphone call over real loopback
+//! sockets through coturn (Debian `coturn`, `/usr/bin/turnserver`, long-term credentials, UDP
+//! only), started by this test on a free port. Audio is checked both ways (Goertzel) and the
+//! selected candidate pair must be the relayed one.
+//!
+//! Needs `/usr/bin/turnserver` (`scripts/test.sh` installs `coturn`): without it the test fails,
+//! it does not skip.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use genesys_webrtc::local_audio::run_local_audio;
+use genesys_webrtc::media::goertzel::Goertzel;
+use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
+use genesys_webrtc::SdkEvent;
+use genesys_webrtc_sim::audio::ToneCapture;
+use genesys_webrtc_sim::cloud::{
+    CallOptions, CloudConfig, IceServerConfig, Negotiation, PreferredCodec,
+};
+use genesys_webrtc_sim::tls_server::FakeCloudServer;
+use genesys_webrtc_smol::SmolClock;
+use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
+
+const TURNSERVER: &str = "/usr/bin/turnserver";
+/// coturn's static users are `name:password`, so the user name has no colon here.
+const USER: &str = "alice";
+const PASSWORD: &str = "Y290dXJuLXNlY3JldA";
+const REALM: &str = "fake.genesys.test";
+
+/// The turnserver process, killed when dropped.
+struct Coturn(Child);
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A UDP port free right now on 127.0.0.1.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}
+
+/// Starts coturn on 127.0.0.1:`port` (UDP only, relays on 127.0.0.1, loopback peers allowed)
+/// and waits until it answers a STUN Binding request.
+fn start_coturn(port: u16) -> Coturn {
+    let relay_min = free_udp_port().clamp(20_000, 60_000);
+    let child = Command::new(TURNSERVER)
+        .args([
+            "-n",
+            "--listening-ip=127.0.0.1",
+            &format!("--listening-port={port}"),
+            "--relay-ip=127.0.0.1",
+            &format!("--min-port={relay_min}"),
+            &format!("--max-port={}", relay_min + 200),
+            "--lt-cred-mech",
+            &format!("--user={USER}:{PASSWORD}"),
+            &format!("--realm={REALM}"),
+            "--no-tls",
+            "--no-dtls",
+            "--no-tcp",
+            "--no-tcp-relay",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-stdout-log",
+            "--log-file=/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{TURNSERVER} does not start ({e}): install coturn"));
+    let coturn = Coturn(child);
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut binding = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+    binding.extend_from_slice(&[5; 12]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 512];
+    loop {
+        assert!(Instant::now() < deadline, "coturn does not answer");
+        let _ = probe.send_to(&binding, ("127.0.0.1", port));
+        if let Ok((n, _)) = probe.recv_from(&mut buf) {
+            if n >= 20 && buf[..2] == [0x01, 0x01] {
+                return coturn;
+            }
+        }
+    }
+}
+
+#[test]
+fn relay_only_call_through_coturn() {
+    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let port = free_udp_port();
+    let _coturn = start_coturn(port);
+    let mut config = CloudConfig::for_environment(REALM).relay_only();
+    config.turn_servers = vec![IceServerConfig::turn(
+        "127.0.0.1",
+        port,
+        "udp",
+        USER,
+        PASSWORD,
+    )];
+    let server =
+        FakeCloudServer::start(config, SocketAddr::new(localhost, 0)).expect("fake cloud starts");
+    let token = server.with_cloud(|c| c.config().access_token.clone());
+    let options = genesys_webrtc::SdkOptions::builder()
+        .environment(server.environment())
+        .api_host(server.api_host())
+        .ws_host(server.ws_host())
+        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+        .access_token(token)
+        .media_bind_address(localhost)
+        .build()
+        .expect("test options");
+    let (sdk, thread) = genesys_webrtc_smol::start(options).expect("driver starts");
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(genesys_webrtc::InitializeOptions::default()))
+        .expect("initialize");
+
+    let call = server.with_cloud(|c| {
+        c.place_inbound_call(
+            Instant::now(),
+            CallOptions {
+                mode: Negotiation::Jingle,
+                codec: PreferredCodec::Opus,
+                tone_hz: 1000.0,
+                ..CallOptions::default()
+            },
+        )
+    });
+    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::PendingSession(_))
+    }) else {
+        panic!("no pending session")
+    };
+    smol::block_on(sdk.accept_pending_session(&p.id)).unwrap();
+    let sid = p.id.clone();
+    next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("media connected through coturn");
+
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let audio_sdk = sdk.clone();
+    let rec = Arc::clone(&recorded);
+    let audio = std::thread::spawn(move || {
+        smol::block_on(run_local_audio(
+            &audio_sdk,
+            &SmolClock::new(),
+            Some(ToneCapture::new(440.0, FORMAT).unwrap()),
+            Some(MemoryPlayout(rec)),
+            Some(150),
+        ))
+    });
+    // The first statistics (5 s after the start of the media) report the selected pair.
+    let path = next_event(
+        &mut events,
+        Duration::from_secs(10),
+        |e| matches!(e, SdkEvent::Session { session_id, event: SessionEvent::SelectedPath(_) } if *session_id == sid),
+    );
+    audio.join().unwrap().unwrap();
+    let Some(SdkEvent::Session {
+        event: SessionEvent::SelectedPath(path),
+        ..
+    }) = path
+    else {
+        panic!("no selected pair reported")
+    };
+    assert!(path.relayed, "{path:?}");
+
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+    assert!(
+        Goertzel::detect(tail, 440.0, rate),
+        "far end hears our 440 Hz through coturn"
+    );
+    let played = recorded.lock().unwrap().clone();
+    let tail = &played[played.len().saturating_sub(48_000)..];
+    assert!(
+        Goertzel::detect(tail, 1000.0, 48_000),
+        "we hear the far end's 1 kHz through coturn"
+    );
+
+    smol::block_on(sdk.end_session(&p.id)).unwrap();
+    assert!(next_event(&mut events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .is_some());
+    drop(events);
+    drop(sdk);
+    thread.join().unwrap();
+}
