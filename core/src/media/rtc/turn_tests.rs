@@ -365,17 +365,21 @@ fn malformed_server_datagrams_never_panic() {
     let samples = reference.to_client.clone();
     assert!(samples.len() >= 4);
 
+    let (mut mangled, mut allocated) = (0, 0);
     for round in 0..400 {
         let mut h = Harness::new(PASS);
         let target = round % samples.len();
         let mut seen = 0usize;
         let mut r = fastrand::Rng::with_seed(rng.u64(..));
+        let hit = std::rc::Rc::new(std::cell::Cell::new(false));
+        let hit_in = hit.clone();
         h.mangle = Some(Box::new(move |d: Vec<u8>| {
             let i = seen;
             seen += 1;
             if i != target {
                 return Some(d);
             }
+            hit_in.set(true);
             let mut m = d;
             match r.u8(0..4) {
                 0 => {
@@ -401,7 +405,12 @@ fn malformed_server_datagrams_never_panic() {
         let _ = h.client_sends(b"b");
         h.peer_sends(b"c");
         h.run_for(Duration::from_secs(60), Duration::from_secs(5));
+        mangled += usize::from(hit.get());
+        allocated += usize::from(h.allocated());
     }
+    // The mutations reached the client, and most clients still got their allocation.
+    assert!(mangled >= 300, "{mangled} rounds mangled a datagram");
+    assert!(allocated >= 200, "{allocated} rounds allocated");
 
     // Garbage alone, from the server's address, before and after allocation.
     let mut h = Harness::new(PASS);
