@@ -270,3 +270,50 @@ fn a_long_relayed_call_refreshes_its_allocation() {
     sim.run_for(Duration::from_secs(3));
     assert_audio_both_ways(&mut sim, call);
 }
+
+/// Calls share the SDK's media socket, and a TURN allocation is one per 5-tuple: a second
+/// relay-only call is refused (coturn answers 437, allocation mismatch; the simulator's
+/// turn-server-proto answers 401) and ends at once, while the first call's relayed media keeps
+/// flowing (the second call's relay never takes its datagrams).
+#[test]
+fn a_second_relayed_call_on_the_same_socket_fails_without_disturbing_the_first() {
+    let config = CloudConfig::for_environment(ENV).relay_only();
+    let mut sim = SimNetwork::ready_user_with_turn(config, 306, |b| b);
+    sim.start_audio(Some(440.0), true);
+    let (call1, sid1) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
+    assert!(connected(&mut sim, &sid1));
+    sim.run_for(Duration::from_secs(1));
+
+    let (_call2, sid2) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
+    let i = sim
+        .run_until_event(
+            Duration::from_secs(10),
+            |e| matches!(e, SdkEvent::SessionEnded { session, .. } if session.id == sid2),
+        )
+        .expect("the second call ends");
+    let SdkEvent::SessionEnded { reason, .. } = &sim.events()[i].1 else {
+        unreachable!()
+    };
+    assert_eq!(*reason, TerminateReason::FailedTransport);
+    assert!(
+        sim.events().iter().any(|(_, e)| matches!(
+            e,
+            SdkEvent::Error(err) if err.details.contains(&sid2) && err.details.contains("TURN allocation")
+        )),
+        "the second call reports its refused allocation"
+    );
+
+    // The first call is untouched: audio both ways over the following seconds.
+    sim.clear_playout();
+    let heard_before = sim.cloud().received_audio(call1).1.len();
+    sim.run_for(Duration::from_secs(3));
+    let (rate, heard) = sim.cloud().received_audio(call1);
+    assert!(Goertzel::detect(&heard[heard_before..], 440.0, rate));
+    let played = last(sim.playout(), 48_000, 1.0).to_vec();
+    assert!(Goertzel::detect(&played, 1000.0, 48_000));
+    assert!(!sim
+        .events()
+        .iter()
+        .any(|(_, e)| matches!(e, SdkEvent::SessionEnded { session, .. } if session.id == sid1)));
+    assert_eq!(sim.turn().unwrap().stats().allocations, 1);
+}

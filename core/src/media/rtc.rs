@@ -756,7 +756,11 @@ impl CallMedia {
                 data,
             } => {
                 let now = self.now.max(now);
-                if let Some(r) = self.relays.iter_mut().find(|r| r.owns(source, destination)) {
+                if let Some(r) = self
+                    .relays
+                    .iter_mut()
+                    .find(|r| r.owns(source, destination, data))
+                {
                     let mut received = vec![r.handle_receive(now, source, destination, data)];
                     while let Some(more) = r.poll_recv(now) {
                         received.push(more);
@@ -828,7 +832,10 @@ impl CallMedia {
             return true;
         };
         if self.gatherer.as_ref().is_some_and(|g| g.owns(data))
-            || self.relays.iter().any(|r| r.owns(source, destination))
+            || self
+                .relays
+                .iter()
+                .any(|r| r.owns(source, destination, data))
         {
             return true;
         }

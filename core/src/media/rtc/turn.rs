@@ -17,6 +17,7 @@
 //! server cannot both hold one: the second Allocate is refused (437) and reported as a failure.
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,8 @@ pub(crate) const MAX_PERMISSIONS: usize = 32;
 /// Most channels one allocation binds (RFC 8656 allows 0x4000-0x4FFF); further peers use Send
 /// indications.
 pub(crate) const MAX_CHANNELS: usize = 32;
+/// Requests whose responses a relay recognises (retransmissions reuse their id).
+const MAX_TRACKED_REQUESTS: usize = 32;
 
 /// What the TURN client reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +91,8 @@ pub(crate) struct Relay {
     last_error: Option<u16>,
     /// Transaction of the first 401 to an Allocate (the unauthenticated one).
     first_401: Option<TransactionId>,
+    /// Transaction ids of the last requests sent, to claim their responses.
+    sent_tids: VecDeque<[u8; 12]>,
     /// The allocation failed or was closed: nothing more is sent.
     finished: bool,
     failed_reported: bool,
@@ -129,6 +134,7 @@ impl Relay {
             channels: Vec::new(),
             last_error: None,
             first_401: None,
+            sent_tids: VecDeque::new(),
             finished: false,
             failed_reported: false,
         }
@@ -170,9 +176,20 @@ impl Relay {
         !self.finished && self.relayed.is_none()
     }
 
-    /// Whether a datagram from `source` to `destination` is this relay's traffic.
-    pub(crate) fn owns(&self, source: SocketAddr, destination: SocketAddr) -> bool {
-        !self.finished && source == self.server() && destination == self.local()
+    /// Whether a datagram from `source` to `destination` is this relay's traffic: from its
+    /// server to its local socket, and either a response to one of its requests (matched by
+    /// transaction id) or, once allocated, anything else (Data indications, ChannelData).
+    /// Several calls share the local sockets: a call whose Allocate is still pending (or was
+    /// refused, 437, because another call holds the allocation of this 5-tuple) must not take
+    /// the media of the call that has it.
+    pub(crate) fn owns(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) -> bool {
+        if self.finished || source != self.server() || destination != self.local() {
+            return false;
+        }
+        match stun_response_tid(data) {
+            Some(tid) => self.sent_tids.contains(&tid),
+            None => self.relayed.is_some(),
+        }
     }
 
     /// The next datagram for the TURN server (requests, retransmissions, refreshes), as
@@ -185,7 +202,16 @@ impl Relay {
             return None;
         }
         let t = self.client.poll_transmit(self.turn_time(now))?;
-        Some((t.from, t.to, t.data.to_vec()))
+        let data = t.data.to_vec();
+        if let Some(tid) = stun_request_tid(&data) {
+            if !self.sent_tids.contains(&tid) {
+                if self.sent_tids.len() >= MAX_TRACKED_REQUESTS {
+                    self.sent_tids.pop_front();
+                }
+                self.sent_tids.push_back(tid);
+            }
+        }
+        Some((t.from, t.to, data))
     }
 
     /// Advances timers (retransmissions, Refresh before expiry, permission and channel
@@ -333,7 +359,7 @@ impl Relay {
         destination: SocketAddr,
         data: &[u8],
     ) -> RelayReceived {
-        if !self.owns(source, destination) {
+        if !self.owns(source, destination, data) {
             return RelayReceived::NotOurs;
         }
         self.note_allocate_error(data);
@@ -406,6 +432,34 @@ impl Relay {
         self.finished = true;
         self.failed_reported = true;
     }
+}
+
+/// The STUN class bits of a message type (RFC 5389 section 6).
+const CLASS_MASK: u16 = 0x0110;
+const CLASS_REQUEST: u16 = 0x0000;
+const CLASS_SUCCESS: u16 = 0x0100;
+const CLASS_ERROR: u16 = 0x0110;
+
+/// Message type and transaction id of a datagram that looks like a STUN message (first two
+/// bits zero, magic cookie).
+fn stun_header(data: &[u8]) -> Option<(u16, [u8; 12])> {
+    let typ = u16::from_be_bytes(data.get(..2)?.try_into().ok()?);
+    let cookie: [u8; 4] = data.get(4..8)?.try_into().ok()?;
+    if typ & 0xC000 != 0 || cookie != [0x21, 0x12, 0xA4, 0x42] {
+        return None;
+    }
+    Some((typ, data.get(8..20)?.try_into().ok()?))
+}
+
+/// The transaction id of a STUN request.
+fn stun_request_tid(data: &[u8]) -> Option<[u8; 12]> {
+    stun_header(data).and_then(|(t, tid)| (t & CLASS_MASK == CLASS_REQUEST).then_some(tid))
+}
+
+/// The transaction id of a STUN success or error response.
+fn stun_response_tid(data: &[u8]) -> Option<[u8; 12]> {
+    stun_header(data)
+        .and_then(|(t, tid)| matches!(t & CLASS_MASK, CLASS_SUCCESS | CLASS_ERROR).then_some(tid))
 }
 
 /// The address of a `turn:` URL over UDP whose host is an IP literal (`turn:192.0.2.1:3478`,

@@ -412,30 +412,65 @@ fn malformed_server_datagrams_never_panic() {
     assert!(mangled >= 300, "{mangled} rounds mangled a datagram");
     assert!(allocated >= 200, "{allocated} rounds allocated");
 
-    // Garbage alone, from the server's address, before and after allocation.
+    // Garbage alone, from the server's address, before the allocation: no response to one of
+    // our requests, so not taken (another call's relay may own it), and never peer data.
     let mut h = Harness::new(PASS);
     let (from, to) = (server_addr(), local());
     for len in 0..64 {
         let g: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
-        assert_ne!(
-            std::mem::discriminant(&h.relay.handle_receive(h.now, from, to, &g)),
-            std::mem::discriminant(&RelayReceived::NotOurs)
-        );
-        assert!(
-            !matches!(
-                h.relay.handle_receive(h.now, from, to, &g),
-                RelayReceived::Peer { .. }
-            ),
-            "garbage is never peer data before the allocation"
+        assert_eq!(
+            h.relay.handle_receive(h.now, from, to, &g),
+            RelayReceived::NotOurs
         );
     }
     h.exchange();
     assert!(h.allocated(), "garbage did not derail the allocation");
+    // Once allocated, garbage from the server is taken (and dropped), never peer data.
+    for len in 0..64 {
+        let g: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        assert!(!matches!(
+            h.relay.handle_receive(h.now, from, to, &g),
+            RelayReceived::Peer { .. }
+        ));
+    }
     // A datagram from anyone else is not ours.
     assert_eq!(
         h.relay.handle_receive(h.now, peer(), to, &samples[0]),
         RelayReceived::NotOurs
     );
+}
+
+/// Calls share the local sockets: a relay claims the server's responses to its own requests
+/// only, and the rest of the server's traffic only once it holds the allocation.
+#[test]
+fn a_relay_claims_only_its_own_traffic() {
+    let t0 = Instant::now();
+    let mut r = Relay::new(t0, local(), server_addr(), USER, PASS);
+    r.poll_timeout(t0);
+    let (_, _, req) = r.poll_transmit(t0).unwrap();
+    let response = |tid: &[u8]| {
+        let mut m = vec![0x01, 0x13, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+        m.extend_from_slice(tid);
+        m
+    };
+    let (s, l) = (server_addr(), local());
+    assert!(r.owns(s, l, &response(&req[8..20])));
+    assert!(
+        !r.owns(s, l, &response(&[9; 12])),
+        "another call's response"
+    );
+    assert!(
+        !r.owns(peer(), l, &response(&req[8..20])),
+        "not from the server"
+    );
+    let channel_data = [0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4];
+    assert!(!r.owns(s, l, &channel_data), "no allocation yet");
+    // The harness's relay holds an allocation: ChannelData and indications are its own.
+    let mut h = Harness::new(PASS);
+    h.exchange();
+    assert!(h.allocated());
+    assert!(h.relay.owns(s, l, &channel_data));
+    assert!(!h.relay.owns(s, l, &response(&[9; 12])));
 }
 
 #[test]
