@@ -421,13 +421,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 fn print_stats(s: &CallStats) {
     println!(
-        "call stats: rtt {} ms, jitter {:.1} ms, loss {:.1} %, packets sent {}, received {}, concealed {}",
+        "call stats: rtt {} ms, jitter {:.1} ms, loss {:.1} %, packets sent {}, received {}, concealed {}, recovered by FEC {}",
         s.rtt_ms.map(|r| format!("{r:.1}")).unwrap_or_else(|| "-".into()),
         s.jitter_ms,
         s.loss * 100.0,
         s.packets_sent,
         s.packets_received,
-        s.concealed
+        s.concealed,
+        s.fec_recovered
     );
 }
 

@@ -95,6 +95,8 @@ pub(crate) struct SessionAudio {
     recv: Option<RecvPath>,
     dtmf_rx: DtmfReceiver,
     concealed: u64,
+    /// Lost frames rebuilt from the next packet's Opus in-band FEC.
+    fec_recovered: u64,
     packets_sent: u64,
     /// Telephone-event packets received: they share the audio's sequence numbers, so the
     /// jitter buffer sees them as gaps.
@@ -295,10 +297,18 @@ impl SessionAudio {
             #[cfg(feature = "opus")]
             (Pulled::Frame(p), Decoder::Opus(d)) => d.decode(&p).ok(),
             #[cfg(feature = "opus")]
-            (Pulled::Missing, Decoder::Opus(d)) => {
-                self.concealed += 1;
-                d.conceal(FRAME_SAMPLES).ok()
-            }
+            (Pulled::Missing, Decoder::Opus(d)) => match r.jitter.fec_payload() {
+                // The packet after the lost one has arrived: its in-band FEC (sent when the
+                // peer sees loss) rebuilds the lost frame; without FEC data libopus conceals.
+                Some(next) => {
+                    self.fec_recovered += 1;
+                    d.decode_fec(next).ok()
+                }
+                None => {
+                    self.concealed += 1;
+                    d.conceal(FRAME_SAMPLES).ok()
+                }
+            },
             (Pulled::Frame(p), Decoder::G711(law, resampler, last)) => {
                 let mut narrow = Vec::with_capacity(160);
                 law.decode(&p, &mut narrow);
@@ -383,6 +393,7 @@ impl SessionAudio {
             packets_sent: s.packets_sent.max(self.packets_sent),
             packets_received: received,
             concealed: self.concealed,
+            fec_recovered: self.fec_recovered,
         }
     }
 }
@@ -427,6 +438,112 @@ mod tests {
         assert_eq!(fec(&audio), Some(4));
         // Encoding still works at every setting.
         assert_eq!(audio.encode_frame(&[0; FRAME_SAMPLES]).len(), 1);
+    }
+
+    /// Sends 440 Hz, then 1 kHz from frame `switch` on, through an Opus sender (told that its
+    /// peer loses `reported_loss` of 250 packets) and a receiving session that loses frames
+    /// `early_loss` and `switch`. Returns the frame played for the lost `switch` slot and the
+    /// receiver's counters (FEC-rebuilt, concealed).
+    #[cfg(feature = "opus")]
+    fn lose_the_first_1khz_frame(reported_loss: u64) -> (Vec<i16>, u64, u64) {
+        use crate::media::jitter::{JitterBuffer, JitterConfig};
+        use crate::media::tone::ToneGenerator;
+        use std::time::Duration;
+        let codec = NegotiatedCodec {
+            pt: 111,
+            codec: AudioCodec::Opus { channels: 2 },
+        };
+        let options = AudioOptions::default();
+        let mut sender = SessionAudio {
+            send: Some(SendPath {
+                codec,
+                encoder: encoder_for(codec.codec, &options).expect("opus encoder"),
+                rtp_ts: 0,
+                dtmf: None,
+                fec_loss_percent: 0,
+                reported: (0, 0),
+            }),
+            ..SessionAudio::default()
+        };
+        sender.on_remote_report(&MediaStats {
+            packets_sent: 250,
+            remote_lost: Some(reported_loss),
+            ..MediaStats::default()
+        });
+        let mut receiver = SessionAudio {
+            recv: Some(RecvPath {
+                codec,
+                jitter: JitterBuffer::new(JitterConfig::new(AUDIO_RATE)).expect("jitter buffer"),
+                decoder: decoder_for(codec.codec).expect("opus decoder"),
+            }),
+            ..SessionAudio::default()
+        };
+        let (early_loss, switch) = (20u16, 60u16);
+        let mut low = ToneGenerator::new(440.0, 0.5, AUDIO_RATE);
+        let mut high = ToneGenerator::new(1000.0, 0.5, AUDIO_RATE);
+        let t0 = Instant::now();
+        let mut rebuilt = None;
+        for n in 0u16..100 {
+            let mut pcm = vec![0i16; FRAME_SAMPLES];
+            if n < switch {
+                low.fill(&mut pcm);
+            } else {
+                high.fill(&mut pcm);
+            }
+            let at = t0 + Duration::from_millis(20 * u64::from(n));
+            for p in sender.encode_frame(&pcm) {
+                if n != early_loss && n != switch {
+                    receiver.on_rtp(p.pt, codec.codec, n, p.rtp_timestamp, p.payload, at);
+                }
+            }
+            // Pull 5 ms after each arrival (zero network jitter).
+            let before = (receiver.fec_recovered, receiver.concealed);
+            let frame = receiver.pull_frame(at + Duration::from_millis(5));
+            let lost_slot = (receiver.fec_recovered, receiver.concealed) != before;
+            if lost_slot && n > switch - 1 && rebuilt.is_none() {
+                rebuilt = frame;
+            }
+        }
+        (
+            rebuilt.expect("the lost 1 kHz slot was played"),
+            receiver.fec_recovered,
+            receiver.concealed,
+        )
+    }
+
+    #[cfg(feature = "opus")]
+    #[test]
+    fn a_lost_opus_frame_is_rebuilt_from_the_next_packets_fec() {
+        use crate::media::goertzel::Goertzel;
+        // Energy at 1 kHz over energy at 440 Hz.
+        let ratio = |f: &[i16]| {
+            Goertzel::energy_ratio(f, 1000.0, AUDIO_RATE)
+                / Goertzel::energy_ratio(f, 440.0, AUDIO_RATE).max(1e-6)
+        };
+        // The peer reports 20 % loss: the encoder adds FEC, and the receiver decodes it for
+        // the second loss (the first one raised the jitter buffer's delay so that the next
+        // packet is there in time). The rebuilt frame already carries the new 1 kHz tone.
+        let (frame, rebuilt, concealed) = lose_the_first_1khz_frame(50);
+        assert_eq!(rebuilt, 1, "the second loss is rebuilt from FEC");
+        // Concealed: the first loss (at the low floor the next packet is not there yet) and
+        // the frame the jitter buffer inserts to grow its delay by one frame after it.
+        assert_eq!(
+            concealed, 2,
+            "the first loss and the delay step are concealed"
+        );
+        assert!(
+            ratio(&frame) > 2.0,
+            "FEC frame is 1 kHz: ratio {}",
+            ratio(&frame)
+        );
+        // Control: without reported loss the packets carry no FEC, libopus conceals from the
+        // past and the same slot still sounds like 440 Hz.
+        let (frame, _, _) = lose_the_first_1khz_frame(0);
+        assert!(
+            ratio(&frame) < 0.5,
+            "PLC frame is 440 Hz: ratio {}",
+            ratio(&frame)
+        );
     }
 
     #[test]

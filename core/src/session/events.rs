@@ -164,6 +164,7 @@ pub enum ConnectionState {
 
 /// Call statistics of a session.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CallStats {
     /// Round-trip time in milliseconds, when known.
     pub rtt_ms: Option<f64>,
@@ -175,8 +176,10 @@ pub struct CallStats {
     pub packets_sent: u64,
     /// RTP packets received.
     pub packets_received: u64,
-    /// Frames concealed by the jitter buffer.
+    /// Frames concealed by the jitter buffer (lost or late, and not rebuilt from FEC).
     pub concealed: u64,
+    /// Lost Opus frames rebuilt from the in-band FEC of the packet after them.
+    pub fec_recovered: u64,
 }
 
 /// An event of one session (the JS session object's events).
