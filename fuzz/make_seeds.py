@@ -604,6 +604,27 @@ def main():
     write("stun", "binding_error", stun_message(0x0111, txid, [(0x0009, b"\0\0\x04\x01Unauthorized")]))
     write("stun", "binding_request", stun_message(0x0001, txid, [(0x0006, b"Zq3r:abcd"), (0x0024, b"\x6e\x7f\x1e\xff"), (0x8029, bytes(8))]))
 
+    # ---- turn: steps of (flags, 16-bit length, datagram) from the TURN server (fuzz_turn).
+    def turn_step(flags, datagram):
+        return bytes([flags]) + len(datagram).to_bytes(2, "big") + datagram
+
+    unauthorized = stun_message(0x0113, bytes(12), [
+        (0x0009, b"\0\0\x04\x01Unauthorized"),
+        (0x0015, b"obMatJos2wAAAb1wN9iWECigm7tfY"),
+        (0x0014, b"fake.genesys.test"),
+        (0x8002, b"\x00\x02\x00\x00\x00\x01\x00\x00"),
+    ])
+    stale = stun_message(0x0113, bytes(12), [(0x0009, b"\0\0\x04\x26Stale Nonce"), (0x0015, b"c3RhbGUtbm9uY2U")])
+    success = stun_message(0x0103, bytes(12), [
+        (0x0016, b"\0\x01" + (30000 ^ 0x2112).to_bytes(2, "big") + bytes([127 ^ 0x21, 0 ^ 0x12, 0 ^ 0xA4, 1 ^ 0x42])),
+        (0x000D, (1800).to_bytes(4, "big")),
+        (0x0008, bytes(20)),
+    ])
+    write("turn", "allocate_401", turn_step(0x10, unauthorized))
+    write("turn", "allocate_401_then_stale_nonce", turn_step(0x10, unauthorized) + turn_step(0x11, stale))
+    write("turn", "allocate_401_then_unverified_success", turn_step(0x10, unauthorized) + turn_step(0x31, success) + turn_step(0x40, b"rtp"))
+    write("turn", "channel_data_and_close", turn_step(0x00, b"\x40\x00\x00\x04abcd") + turn_step(0x85, b""))
+
     # ---- engine_call: scripted call flows after the automatic login (see fuzz_engine_call).
     stun_req = stun_message(0x0001, bytes(range(20, 32)), [(0x0006, b"abcd:Zq3r"), (0x0025, b"")], fingerprint=True)
     sdp_call = [

@@ -46,6 +46,7 @@ pub const TARGETS: &[(&str, FuzzFn)] = &[
     ("stun", fuzz_stun),
     ("engine_call", fuzz_engine_call),
     ("extdisco", fuzz_extdisco),
+    ("turn", fuzz_turn),
 ];
 
 /// The entry point of the target called `name`.
@@ -1493,6 +1494,12 @@ fn fuzz_opus(data: &[u8]) {
 /// The STUN Binding response reader of the media layer.
 pub fn fuzz_stun(data: &[u8]) {
     crate::media::rtc::fuzz_stun_response(data);
+}
+
+/// The TURN client of the media layer fed server datagrams (`media::rtc::fuzz_turn_client`):
+/// never panics, never gives peer data before an allocation.
+pub fn fuzz_turn(data: &[u8]) {
+    crate::media::rtc::fuzz_turn_client(data);
 }
 
 // ------------------------------------------------------------------------- Engine with calls

@@ -1452,6 +1452,14 @@ pub fn fuzz_stun_response(data: &[u8]) {
     let _ = stun::parse_binding_response(data);
 }
 
+/// Fuzzing entry point: the TURN client fed server datagrams (input format on the function
+/// in `rtc/turn.rs`); it must never panic nor give peer data before an allocation.
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub fn fuzz_turn_client(data: &[u8]) {
+    turn::fuzz(data);
+}
+
 /// The `a=mid:` values of the `m=audio` sections of an SDP, in order.
 fn audio_section_mids(sdp: &str) -> Vec<Mid> {
     let mut mids = Vec::new();

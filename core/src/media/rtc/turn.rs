@@ -488,6 +488,68 @@ pub(crate) fn turn_udp_server_addr(url: &str) -> Option<SocketAddr> {
     super::ip_literal_addr(hostport)
 }
 
+/// Fuzzing: a TURN client fed server datagrams. The input is a series of steps, each a flag
+/// byte, a big-endian 16-bit length and that many bytes (the datagram). Flag bits: low nibble,
+/// time advance in 100 ms; `0x10`, give the datagram the magic cookie and the transaction id of
+/// the client's last request (so that it is claimed and parsed as a response); `0x20`, ask for
+/// a permission; `0x40`, send the datagram to a peer through the relay; `0x80`, close. Peer
+/// data must never come out before an allocation.
+#[cfg(feature = "_fuzz")]
+pub(crate) fn fuzz(data: &[u8]) {
+    let t0 = Instant::now();
+    let local = SocketAddr::from(([10, 0, 0, 1], 5000));
+    let server = SocketAddr::from(([10, 0, 0, 9], 3478));
+    let peer = SocketAddr::from(([10, 0, 0, 2], 6000));
+    let mut relay = Relay::new(t0, local, server, "1700000000:alice", "c2VjcmV0");
+    let mut now = t0;
+    let mut last_tid = None;
+    let mut rest = data;
+    for _ in 0..64 {
+        let (Some(&flags), Some(len)) = (rest.first(), rest.get(1..3)) else {
+            break;
+        };
+        let len = usize::from(u16::from_be_bytes([
+            len.first().copied().unwrap_or(0),
+            len.get(1).copied().unwrap_or(0),
+        ]));
+        let body = rest.get(3..).unwrap_or(&[]);
+        let (datagram, tail) = body.split_at(len.min(body.len()));
+        rest = tail;
+        let mut datagram = datagram.to_vec();
+        now += Duration::from_millis(u64::from(flags & 0x0F) * 100);
+        relay.poll_timeout(now);
+        while relay.poll_event().is_some() {}
+        while let Some((_, _, d)) = relay.poll_transmit(now) {
+            if let Some(tid) = stun_request_tid(&d) {
+                last_tid = Some(tid);
+            }
+        }
+        if flags & 0x10 != 0 {
+            if let (Some(tid), Some(head)) = (last_tid, datagram.get_mut(4..20)) {
+                let (cookie, id) = head.split_at_mut(4);
+                cookie.copy_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+                id.copy_from_slice(&tid);
+            }
+        }
+        let allocated = relay.relayed().is_some();
+        if let RelayReceived::Peer { .. } = relay.handle_receive(now, server, local, &datagram) {
+            assert!(allocated, "peer data before an allocation");
+        }
+        while relay.poll_recv(now).is_some() {
+            assert!(allocated, "peer data before an allocation");
+        }
+        if flags & 0x20 != 0 {
+            relay.add_permission(now, peer.ip());
+        }
+        if flags & 0x40 != 0 {
+            let _ = relay.send(now, peer, &datagram);
+        }
+        if flags & 0x80 != 0 {
+            relay.close(now);
+        }
+    }
+}
+
 #[cfg(test)]
 #[path = "turn_tests.rs"]
 mod tests;
