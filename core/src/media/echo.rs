@@ -12,31 +12,32 @@
 //!
 //! AEC3 itself works on a 16 kHz band; what happens above it follows the SDK's
 //! [`AudioBandwidth`]. For wideband (the default) the capture is processed at 16 kHz and brought
-//! back to 48 kHz (1 ms of sinc interpolation), which keeps 0–8 kHz, what wideband Opus codes.
+//! back to 48 kHz ([`Resampler`], 1.6 ms), which keeps 0–8 kHz, what wideband Opus codes.
 //! For wider bands sonora splits 32 kHz into two bands and applies AEC3's gain to the upper one,
 //! which keeps 0–16 kHz and costs about 14 % more instructions (most of AEC3's work, the echo
 //! path delay search, is the same in both; `bench_audio` prints both).
 
+use genesys_webrtc_hal::FrameDuration;
 use sonora::config::EchoCanceller as EchoConfig;
 use sonora::{AudioProcessing, Config, StreamConfig};
-use sonora_common_audio::push_sinc_resampler::PushSincResampler;
 
 use crate::engine::{AUDIO_RATE, FRAME_SAMPLES};
+use crate::media::resample::Resampler;
 use crate::options::AudioBandwidth;
 
 /// Samples in AEC3's 10 ms block at 48 kHz.
 const BLOCK: usize = FRAME_SAMPLES / 2;
 /// The processing rate of the wideband mode.
 const WIDEBAND_RATE: u32 = 16_000;
-/// Samples in a 10 ms block at [`WIDEBAND_RATE`].
-const WIDEBAND_BLOCK: usize = WIDEBAND_RATE as usize / 100;
 
 /// Removes the far end's echo from captured audio.
 pub struct EchoCanceller {
     apm: AudioProcessing,
     scratch: Vec<i16>,
     /// Wideband mode: sonora returns the capture at 16 kHz and this brings it back to 48 kHz.
-    upsample: Option<Box<PushSincResampler>>,
+    upsample: Option<Box<Resampler>>,
+    /// The upsampled block.
+    wide: Vec<i16>,
     /// The capture's stream formats (in, out) for sonora.
     capture_in: StreamConfig,
     capture_out: StreamConfig,
@@ -73,10 +74,16 @@ impl EchoCanceller {
             .capture_config(stream)
             .render_config(stream)
             .build();
-        let wideband = bandwidth <= AudioBandwidth::Wideband;
+        let upsample = if bandwidth <= AudioBandwidth::Wideband {
+            Resampler::new(WIDEBAND_RATE, AUDIO_RATE, 1, FrameDuration::Ms10)
+                .ok()
+                .map(Box::new)
+        } else {
+            None
+        };
         // Sonora processes at the lower of the capture's input and output rates, so a 16 kHz
         // output makes it process at 16 kHz (the render side follows the capture's rate).
-        let capture_out = if wideband {
+        let capture_out = if upsample.is_some() {
             StreamConfig::new(WIDEBAND_RATE, 1)
         } else {
             stream
@@ -84,7 +91,8 @@ impl EchoCanceller {
         let mut aec = Self {
             apm,
             scratch: vec![0; BLOCK],
-            upsample: wideband.then(|| Box::new(PushSincResampler::new(WIDEBAND_BLOCK, BLOCK))),
+            upsample,
+            wide: Vec::with_capacity(BLOCK),
             capture_in: stream,
             capture_out,
         };
@@ -121,7 +129,15 @@ impl EchoCanceller {
             ) {
                 Ok(()) => match self.upsample.as_mut() {
                     Some(up) => {
-                        up.resample_i16(out, block);
+                        self.wide.clear();
+                        match up.process(out, &mut self.wide) {
+                            Ok(()) => {
+                                if let Some(w) = self.wide.get(..block.len()) {
+                                    block.copy_from_slice(w);
+                                }
+                            }
+                            Err(e) => tracing::debug!(error = ?e, "echo canceller upsampling"),
+                        }
                     }
                     None => block.copy_from_slice(out),
                 },
