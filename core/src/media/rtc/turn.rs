@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use turn_client_proto::api::{TurnClientApi, TurnConfig, TurnEvent, TurnPollRet, TurnRecvRet};
 use turn_client_proto::stun::agent::Transmit as TurnTransmit;
-use turn_client_proto::types::stun::attribute::ErrorCode;
+use turn_client_proto::types::stun::attribute::{ErrorCode, Nonce};
 use turn_client_proto::types::stun::message::{Message, MessageClass, TransactionId};
 use turn_client_proto::types::{AddressFamily, TransportType, TurnCredentials};
 use turn_client_proto::udp::TurnClientUdp;
@@ -362,6 +362,10 @@ impl Relay {
         if !self.owns(source, destination, data) {
             return RelayReceived::NotOurs;
         }
+        if has_crashing_nonce(data) {
+            tracing::debug!("TURN message with an unusable NONCE dropped");
+            return RelayReceived::Handled;
+        }
         self.note_allocate_error(data);
         let t = TurnTransmit::new(data, TransportType::Udp, source, destination);
         match self.client.recv(t, self.turn_time(now)) {
@@ -432,6 +436,26 @@ impl Relay {
         self.finished = true;
         self.failed_reported = true;
     }
+}
+
+/// The RFC 8489 nonce cookie (`obMatJos2`, section 9.2) that `stun-proto` 2.0.4 decodes the
+/// four "security feature" characters after.
+const NONCE_COOKIE: &str = "obMatJos2";
+
+/// Whether `data` is a STUN message whose NONCE would panic `stun-proto` 2.0.4: it slices the
+/// nonce four bytes after the RFC 8489 cookie without checking for a UTF-8 character boundary
+/// (found by the `turn` fuzz target, `fuzz/regressions/turn/`). Such a message is dropped
+/// before the crate sees it.
+fn has_crashing_nonce(data: &[u8]) -> bool {
+    let Ok(msg) = Message::from_bytes(data) else {
+        return false;
+    };
+    let Ok(nonce) = msg.attribute::<Nonce>() else {
+        return false;
+    };
+    let n = nonce.nonce();
+    let end = NONCE_COOKIE.len() + 4;
+    n.starts_with(NONCE_COOKIE) && n.len() >= end && !n.is_char_boundary(end)
 }
 
 /// The STUN class bits of a message type (RFC 5389 section 6).

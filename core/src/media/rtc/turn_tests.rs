@@ -473,6 +473,42 @@ fn a_relay_claims_only_its_own_traffic() {
     assert!(!h.relay.owns(s, l, &response(&[9; 12])));
 }
 
+/// `stun-proto` 2.0.4 panics on a NONCE with a multi-byte character four bytes after the
+/// RFC 8489 cookie (the `turn` fuzz target found it); such a response is dropped before it.
+#[test]
+fn a_nonce_that_crashes_stun_proto_is_dropped() {
+    let t0 = Instant::now();
+    let mut r = Relay::new(t0, local(), server_addr(), USER, PASS);
+    r.poll_timeout(t0);
+    let (_, _, req) = r.poll_transmit(t0).unwrap();
+    let nonce = "obMatJos2nAA\u{dd}N9iWECigm7tfY".as_bytes();
+    let mut attrs = vec![0x00, 0x09, 0x00, 0x10, 0, 0, 4, 1];
+    attrs.extend_from_slice(b"Unauthorized");
+    attrs.extend_from_slice(&[0x00, 0x15, 0x00, nonce.len() as u8]);
+    attrs.extend_from_slice(nonce);
+    attrs.resize(attrs.len().next_multiple_of(4), 0);
+    attrs.extend_from_slice(&[0x00, 0x14, 0x00, 0x03, b's', b'i', b'm', 0]);
+    let mut m = vec![0x01, 0x13];
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+    m.extend_from_slice(&req[8..20]);
+    m.extend_from_slice(&attrs);
+    assert!(
+        has_crashing_nonce(&m),
+        "the message parses and has that nonce"
+    );
+    assert_eq!(
+        r.handle_receive(t0, server_addr(), local(), &m),
+        RelayReceived::Handled
+    );
+    // A nonce with the cookie and ASCII after it is fine.
+    let mut fine = m.clone();
+    let at = fine.windows(nonce.len()).position(|w| w == nonce).unwrap();
+    fine[at + 12] = b'A';
+    fine[at + 13] = b'A';
+    assert!(!has_crashing_nonce(&fine));
+}
+
 #[test]
 fn turn_urls() {
     let ok =
