@@ -35,8 +35,25 @@
 //!   RTP units) and `MediaEgressStats` (packets sent, RTT and loss from RTCP receiver reports).
 //!   They are folded into one [`MediaEvent::Stats`] every [`STATS_INTERVAL`]; received and lost
 //!   packet counts are computed here from the sequence numbers actually seen.
-//! * **ICE states.** str0m's agent has no `failed`/`closed` (trickle never ends). `Failed` is
-//!   reported here after [`ICE_FAILED_AFTER`] without a connection; `Closed` on
+//! * **DTLS role.** str0m answers an `actpass` offer as DTLS server (`passive`), and so do we.
+//!   As a DTLS 1.2 server, dimpl reports the handshake done once it has *sent* its last flight
+//!   (ChangeCipherSpec + Finished). When every copy of that flight is lost until the client
+//!   gives up (a dimpl client: four retransmissions from 1 s, about 30 s, fewer when str0m's
+//!   stale clock makes it resend a new flight at once), the far end never completes while this
+//!   side believes it is connected, and nothing tells it otherwise: the far end still answers
+//!   ICE. Likewise when the far end's ClientHellos are all lost until it gives up: this side,
+//!   a server that never saw one, waits for ever with ICE connected. The far end sends SRTP or
+//!   SRTCP as soon as its DTLS is up, so [`NO_MEDIA_FAILED_AFTER`] after ICE first connected
+//!   without a single RTP/RTCP datagram from it (while it is supposed to send) this is
+//!   reported: [`MediaError::NoMediaFromPeer`], then `Failed`. (The
+//!   client role is no cure in str0m 0.25: its dimpl client arms its retransmission timers when
+//!   the `Rtc` is built, while str0m holds the datagrams until ICE has a pair, so the handshake
+//!   budget runs out about 30 s after the answer however late ICE connects.)
+//! * **ICE states.** str0m's agent has no `failed`/`closed` (trickle never ends). `Connected`
+//!   is reported once ICE is connected *and* DTLS is up (as the JS `connectionState`); before
+//!   DTLS is up a connected ICE reads `Checking`. `Failed` is reported here after
+//!   [`ICE_FAILED_AFTER`] without an ICE connection, when str0m gives up (a DTLS handshake
+//!   that timed out), or after [`NO_MEDIA_FAILED_AFTER`] (above); `Closed` on
 //!   [`CallMedia::close`] or when the peer closes DTLS, then `Failed` [`PEER_CLOSED_GRACE`] after a
 //!   peer close (the session should have ended by signaling). There is no end-of-remote-candidates API,
 //!   so [`CallMedia::end_of_remote_candidates`] only records it.
@@ -106,6 +123,10 @@ pub const ICE_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// watchdog of PROTOCOL.md §7.5. A terminate lost in a WebSocket drop must not leave a dead
 /// session behind.
 pub const PEER_CLOSED_GRACE: Duration = Duration::from_secs(2);
+/// ICE connected this long without one RTP or RTCP datagram from a peer that is supposed to
+/// send: a DTLS handshake never finished (module docs, "DTLS role"), and
+/// [`MediaError::NoMediaFromPeer`] then [`ConnectionState::Failed`] are reported.
+pub const NO_MEDIA_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// Interval of [`MediaEvent::Stats`].
 pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// Most TURN allocations per call (one per usable `turn:` server, in discovery order).
@@ -380,6 +401,10 @@ pub enum MediaError {
     /// [`CallMedia::close`] was called or the peer closed.
     #[error("media session closed")]
     Closed,
+    /// ICE connected for [`NO_MEDIA_FAILED_AFTER`] without any RTP or RTCP from the peer: a
+    /// DTLS handshake (the peer's, or both) never finished.
+    #[error("no media from the peer {0:?} after ICE connected")]
+    NoMediaFromPeer(Duration),
     /// An error inside str0m.
     #[error("WebRTC stack error")]
     Rtc(#[source] RtcError),
@@ -471,6 +496,14 @@ pub struct CallMedia {
     selected_path: Option<SelectedPath>,
     /// Since when we have been without an ICE connection (for `Failed`).
     unconnected_since: Option<Instant>,
+    /// ICE is connected (or completed).
+    ice_connected: bool,
+    /// When ICE first connected (the no-media watchdog runs from there).
+    ice_first_connected_at: Option<Instant>,
+    /// DTLS is up (str0m's `Event::Connected`).
+    dtls_connected: bool,
+    /// An RTP or RTCP datagram came from the peer.
+    peer_media_seen: bool,
     remote_candidates_done: bool,
     closed: bool,
     /// When the peer closed the connection (not set by our own [`CallMedia::close`]).
@@ -564,6 +597,10 @@ impl CallMedia {
             state: ConnectionState::New,
             selected_path: None,
             unconnected_since: Some(now),
+            ice_connected: false,
+            ice_first_connected_at: None,
+            dtls_connected: false,
+            peer_media_seen: false,
             remote_candidates_done: false,
             closed: false,
             peer_closed_at: None,
@@ -815,6 +852,10 @@ impl CallMedia {
         if let Err(e) = self.rtc.handle_input(input) {
             tracing::debug!(error = %e, "received datagram rejected");
         }
+        // RTP and RTCP by their first byte (RFC 7983): the peer's DTLS is up.
+        if data.first().is_some_and(|b| (128..=191).contains(b)) {
+            self.peer_media_seen = true;
+        }
     }
 
     /// Whether `input` belongs to this call, for routing datagrams when several calls share
@@ -858,7 +899,10 @@ impl CallMedia {
         {
             at = at.min(t);
         }
-        if let Some(deadline) = self.failure_deadline() {
+        for deadline in [self.failure_deadline(), self.no_media_deadline()]
+            .into_iter()
+            .flatten()
+        {
             at = at.min(deadline);
         }
         MediaOutput::Timeout(at)
@@ -1117,6 +1161,20 @@ impl CallMedia {
         }
     }
 
+    /// When a connection that never heard from the peer is reported failed (module docs,
+    /// "DTLS role"): only while the peer is supposed to send audio.
+    fn no_media_deadline(&self) -> Option<Instant> {
+        if self.peer_media_seen || self.closed || self.state == ConnectionState::Failed {
+            return None;
+        }
+        let connected_at = self.ice_first_connected_at?;
+        let peer_sends = self
+            .audio_mid
+            .and_then(|mid| self.rtc.media(mid))
+            .is_some_and(|m| m.direction().is_receiving());
+        peer_sends.then_some(connected_at + NO_MEDIA_FAILED_AFTER)
+    }
+
     fn failure_deadline(&self) -> Option<Instant> {
         if self.state == ConnectionState::Failed {
             return None;
@@ -1189,6 +1247,11 @@ impl CallMedia {
                     tracing::warn!(error = %e, "str0m poll failed");
                     self.push_event(MediaEvent::Error(MediaError::Rtc(e)));
                     self.rtc_timeout = now + ERROR_BACKOFF;
+                    if !self.rtc.is_alive() && !self.closed {
+                        // str0m gave up (e.g. the DTLS handshake timed out) and closed the
+                        // `Rtc`: nothing more will come from this connection.
+                        self.set_state(ConnectionState::Failed);
+                    }
                     break;
                 }
             }
@@ -1198,6 +1261,13 @@ impl CallMedia {
         self.drain_relays(now);
 
         if self.failure_deadline().is_some_and(|d| now >= d) {
+            self.set_state(ConnectionState::Failed);
+        }
+        if self.no_media_deadline().is_some_and(|d| now >= d) {
+            tracing::warn!("no RTP or RTCP from the peer since the connection came up");
+            self.push_event(MediaEvent::Error(MediaError::NoMediaFromPeer(
+                NO_MEDIA_FAILED_AFTER,
+            )));
             self.set_state(ConnectionState::Failed);
         }
 
@@ -1283,18 +1353,29 @@ impl CallMedia {
                     }
                     IceConnectionState::Disconnected => ConnectionState::Disconnected,
                 };
-                if state == ConnectionState::Connected {
+                self.ice_connected = state == ConnectionState::Connected;
+                if self.ice_connected {
                     self.unconnected_since = None;
+                    self.ice_first_connected_at.get_or_insert(self.now);
                 } else if self.unconnected_since.is_none() {
                     self.unconnected_since = Some(self.now);
                 }
+                let state = if self.ice_connected && !self.dtls_connected {
+                    ConnectionState::Checking
+                } else {
+                    state
+                };
                 if !self.closed {
                     self.set_state(state);
                 }
             }
             Event::Connected => {
                 self.tx.mark_next = true;
+                self.dtls_connected = true;
                 self.push_event(MediaEvent::Connected);
+                if self.ice_connected && !self.closed {
+                    self.set_state(ConnectionState::Connected);
+                }
             }
             Event::RtpPacket(p) => self.on_rtp(p),
             Event::PeerStats(s) => {

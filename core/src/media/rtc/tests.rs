@@ -90,6 +90,10 @@ struct Call {
     net: Vec<InFlight>,
     /// Drop everything on the wire (a dead network).
     blackhole: bool,
+    /// Let this many of our DTLS datagrams reach the server, drop the later ones.
+    dtls_to_server_budget: Option<usize>,
+    /// Drop every DTLS datagram of the server.
+    drop_dtls_from_server: bool,
     answer: String,
 }
 
@@ -117,6 +121,8 @@ impl Call {
             server_seq: 7000,
             net: vec![],
             blackhole: false,
+            dtls_to_server_budget: None,
+            drop_dtls_from_server: false,
             answer,
         };
         call.drain_media();
@@ -132,6 +138,13 @@ impl Call {
                     destination,
                     data,
                 } => {
+                    let dtls = data.first().is_some_and(|b| (20..=63).contains(b));
+                    if let (true, Some(left)) = (dtls, self.dtls_to_server_budget.as_mut()) {
+                        if *left == 0 {
+                            continue;
+                        }
+                        *left -= 1;
+                    }
                     if destination == server_addr() {
                         self.net.push(InFlight {
                             at: self.now + LATENCY,
@@ -162,6 +175,9 @@ impl Call {
                 break;
             };
             match out {
+                Output::Transmit(t)
+                    if self.drop_dtls_from_server
+                        && t.contents.first().is_some_and(|b| (20..=63).contains(b)) => {}
                 Output::Transmit(t) => self.net.push(InFlight {
                     at: self.now + LATENCY,
                     to_server: false,
@@ -785,6 +801,108 @@ fn offers_without_audio_are_refused() {
         matches!(err, MediaError::NoCommonCodec | MediaError::NoAudio),
         "{err:?}"
     );
+}
+
+#[test]
+fn connected_is_reported_once_dtls_is_up() {
+    let mut call = Call::new(&config());
+    call.connect();
+    let at = |f: &dyn Fn(&MediaEvent) -> bool| call.events.iter().position(|(_, e)| f(e));
+    let dtls = at(&|e| matches!(e, MediaEvent::Connected)).expect("DTLS up");
+    let connected = at(&|e| matches!(e, MediaEvent::ConnectionState(ConnectionState::Connected)))
+        .expect("connected");
+    assert!(dtls < connected, "{:?}", call.events);
+}
+
+/// The far end's DTLS never finishes (str0m 0.25 / dimpl 0.9, DTLS 1.2): we are the server and
+/// complete on sending our last flight (ChangeCipherSpec + Finished), but every copy of it is
+/// lost, so the client (str0m's offerer) retransmits its own last flight until dimpl's budget
+/// is spent and gives up, while it keeps answering ICE. Nothing in str0m tells this side; no
+/// RTP or RTCP ever comes, and after NO_MEDIA_FAILED_AFTER the session is reported failed.
+#[test]
+fn a_far_end_whose_dtls_never_finishes_is_reported() {
+    let mut call = Call::new(&config());
+    // Our first DTLS flight (ServerHello … ServerHelloDone) arrives, nothing after it.
+    call.dtls_to_server_budget = Some(1);
+    call.run_for(Duration::from_secs(5));
+    let (up, _) = *call
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, MediaEvent::Connected))
+        .expect("our DTLS completes");
+    assert!(!call.server.is_connected());
+    // dimpl's budget: four retransmissions from 1 s (with ±25 % jitter), at most 40 s.
+    call.run_for(NO_MEDIA_FAILED_AFTER + Duration::from_secs(10));
+    // The far end gave up its handshake on its own and never connected.
+    assert!(!call.server.is_alive());
+    assert!(!call
+        .server_events
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Connected)));
+    let failed = call
+        .events
+        .iter()
+        .position(|(_, e)| matches!(e, MediaEvent::ConnectionState(ConnectionState::Failed)))
+        .expect("reported failed");
+    let (at, e) = &call.events[failed - 1];
+    assert!(
+        matches!(e, MediaEvent::Error(MediaError::NoMediaFromPeer(_))),
+        "{:?}",
+        call.events
+    );
+    // From ICE connected, a few milliseconds before our DTLS.
+    let since = *at - up;
+    assert!(
+        since < NO_MEDIA_FAILED_AFTER && since + Duration::from_secs(1) > NO_MEDIA_FAILED_AFTER,
+        "{since:?}"
+    );
+}
+
+/// The far end's ClientHellos never arrive until it gives up: ICE is connected, our DTLS
+/// server never starts its handshake, and no timer of str0m's runs. Reported the same way.
+#[test]
+fn a_dtls_handshake_that_never_starts_is_reported() {
+    let mut call = Call::new(&config());
+    call.drop_dtls_from_server = true;
+    call.run_for(NO_MEDIA_FAILED_AFTER + Duration::from_secs(10));
+    assert!(!call.server.is_alive(), "the far end gave up");
+    assert!(!call.media_connected());
+    let states: Vec<_> = call
+        .events
+        .iter()
+        .filter_map(|(t, e)| match e {
+            MediaEvent::ConnectionState(s) => Some((*t - call.start, *s)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states.last().map(|(_, s)| *s),
+        Some(ConnectionState::Failed),
+        "{states:?}"
+    );
+    // Never `Connected`: ICE alone is not a connection.
+    assert!(
+        !states.iter().any(|(_, s)| *s == ConnectionState::Connected),
+        "{states:?}"
+    );
+    assert!(call
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, MediaEvent::Error(MediaError::NoMediaFromPeer(_)))));
+}
+
+/// A normal call hears the peer within the watchdog and stays connected.
+#[test]
+fn a_connected_peer_that_sends_is_not_reported() {
+    let mut call = Call::new(&config());
+    call.connect();
+    call.server_write(0, 160, &[0xff; 160], true);
+    call.run_for(NO_MEDIA_FAILED_AFTER + Duration::from_secs(5));
+    assert!(!call.events.iter().any(|(_, e)| matches!(
+        e,
+        MediaEvent::Error(MediaError::NoMediaFromPeer(_))
+            | MediaEvent::ConnectionState(ConnectionState::Failed)
+    )));
 }
 
 #[test]
