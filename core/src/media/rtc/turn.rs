@@ -14,7 +14,16 @@
 //! crate's own `tracing` spans skip its configuration.
 //!
 //! A TURN allocation is identified by its 5-tuple, so two calls on the same local socket and
-//! server cannot both hold one: the second Allocate is refused (437) and reported as a failure.
+//! server cannot both hold one: the second Allocate is refused (437 from coturn) and reported
+//! as a failure; [`Relay::owns`] keeps each call to its own responses so the first call's
+//! relayed media is not disturbed. The deallocation is sent once when the session ends: if it
+//! is lost, the allocation lives on at the server until it expires (at most 30 minutes) and a
+//! new call on the same socket is refused until then.
+//!
+//! Untrusted input: the server's datagrams are parsed by the crate (`stun-types`), after one
+//! check of ours for a NONCE that panics `stun-proto` 2.0.4 ([`has_crashing_nonce`]); the
+//! permissions and channels a peer can cause are bounded ([`MAX_PERMISSIONS`],
+//! [`MAX_CHANNELS`]). The `turn` fuzz target drives this module.
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
 use std::collections::VecDeque;
