@@ -35,20 +35,22 @@
 //!   RTP units) and `MediaEgressStats` (packets sent, RTT and loss from RTCP receiver reports).
 //!   They are folded into one [`MediaEvent::Stats`] every [`STATS_INTERVAL`]; received and lost
 //!   packet counts are computed here from the sequence numbers actually seen.
-//! * **DTLS role.** str0m answers an `actpass` offer as DTLS server (`passive`), and so do we.
-//!   As a DTLS 1.2 server, dimpl reports the handshake done once it has *sent* its last flight
-//!   (ChangeCipherSpec + Finished). When every copy of that flight is lost until the client
-//!   gives up (a dimpl client: four retransmissions from 1 s, about 30 s, fewer when str0m's
-//!   stale clock makes it resend a new flight at once), the far end never completes while this
-//!   side believes it is connected, and nothing tells it otherwise: the far end still answers
-//!   ICE. Likewise when the far end's ClientHellos are all lost until it gives up: this side,
-//!   a server that never saw one, waits for ever with ICE connected. The far end sends SRTP or
-//!   SRTCP as soon as its DTLS is up, so [`NO_MEDIA_FAILED_AFTER`] after ICE first connected
-//!   without a single RTP/RTCP datagram from it (while it is supposed to send) this is
-//!   reported: [`MediaError::NoMediaFromPeer`], then `Failed`. (The
-//!   client role is no cure in str0m 0.25: its dimpl client arms its retransmission timers when
-//!   the `Rtc` is built, while str0m holds the datagrams until ICE has a pair, so the handshake
-//!   budget runs out about 30 s after the answer however late ICE connects.)
+//! * **DTLS role.** str0m answers an `actpass` offer as DTLS server (`passive`), and so do we. As a
+//!   DTLS 1.2 server, dimpl reports the handshake done once it has *sent* its last flight
+//!   (ChangeCipherSpec + Finished). When every copy of that flight is lost until the client gives
+//!   up (a dimpl client: four retransmissions from 1 s, about 30 s, fewer when str0m's stale clock
+//!   makes it resend a new flight at once), the far end never completes while this side believes it
+//!   is connected, and DTLS never tells it otherwise. Likewise when the far end's ClientHellos are
+//!   all lost until it gives up: this side, a server that never saw one, waits with ICE connected.
+//!   Only ICE could notice, and only if the far end stops answering it (a str0m far end does,
+//!   closing its `Rtc`; str0m's agent then took tens of seconds to report it, then
+//!   [`ICE_FAILED_AFTER`] more to fail); a far end whose ICE outlives its DTLS leaves this side
+//!   connected without media for ever. The far end sends SRTP or SRTCP as soon as its DTLS is up,
+//!   so [`NO_MEDIA_FAILED_AFTER`] after ICE first connected without a single RTP/RTCP datagram from
+//!   it (while it is supposed to send) this is reported: [`MediaError::NoMediaFromPeer`], then
+//!   `Failed`. (The client role is no cure in str0m 0.25: its dimpl client arms its retransmission
+//!   timers when the `Rtc` is built, while str0m holds the datagrams until ICE has a pair, so the
+//!   handshake budget runs out about 30 s after the answer however late ICE connects.)
 //! * **ICE states.** str0m's agent has no `failed`/`closed` (trickle never ends). `Connected`
 //!   is reported once ICE is connected *and* DTLS is up (as the JS `connectionState`); before
 //!   DTLS is up a connected ICE reads `Checking`. `Failed` is reported here after

@@ -817,7 +817,7 @@ fn connected_is_reported_once_dtls_is_up() {
 /// The far end's DTLS never finishes (str0m 0.25 / dimpl 0.9, DTLS 1.2): we are the server and
 /// complete on sending our last flight (ChangeCipherSpec + Finished), but every copy of it is
 /// lost, so the client (str0m's offerer) retransmits its own last flight until dimpl's budget
-/// is spent and gives up, while it keeps answering ICE. Nothing in str0m tells this side; no
+/// is spent and gives up (closing its `Rtc`). Nothing in DTLS tells this side; no
 /// RTP or RTCP ever comes, and after NO_MEDIA_FAILED_AFTER the session is reported failed.
 #[test]
 fn a_far_end_whose_dtls_never_finishes_is_reported() {
