@@ -703,6 +703,12 @@ impl CallMedia {
             .sdp_api()
             .accept_offer(offer)
             .map_err(MediaError::BadOffer)?;
+        let now = self.now.max(now);
+        for ip in offer_candidate_ips(offer_sdp) {
+            for r in &mut self.relays {
+                r.add_permission(now, ip);
+            }
+        }
         self.drain(now);
         if let Some(mid) = audio_section_mids(offer_sdp).into_iter().find(|m| {
             self.negotiated_codecs(*m)
