@@ -132,8 +132,8 @@ pub enum AudioBandwidth {
 
 /// Codec and audio-processing settings. The defaults are chosen for embedded devices (a desk
 /// phone's ARM core): wideband voice and Opus complexity 3. Against fullband at complexity 5
-/// (what calls used before) the Opus encoder needs about a fifth less CPU and the echo
-/// canceller about an eighth fewer instructions; `bench_audio` prints both settings.
+/// (what calls used before), `bench_audio` measured here: Opus encode 0.65x the CPU, decoding
+/// such packets 0.69x, the echo canceller 0.93x (1.29 % of a core for all three, from 1.63 %).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AudioOptions {
