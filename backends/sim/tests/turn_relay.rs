@@ -317,3 +317,39 @@ fn a_second_relayed_call_on_the_same_socket_fails_without_disturbing_the_first()
         .any(|(_, e)| matches!(e, SdkEvent::SessionEnded { session, .. } if session.id == sid1)));
     assert_eq!(sim.turn().unwrap().stats().allocations, 1);
 }
+
+/// The deallocation is retransmitted after the session ended: with every datagram lost for a
+/// moment at hang-up, the allocation is still deleted once the network is back.
+#[test]
+fn a_lost_deallocation_is_retransmitted_after_the_session_ended() {
+    let config = CloudConfig::for_environment(ENV).relay_only();
+    let mut sim = SimNetwork::ready_user_with_turn(config, 307, |b| b);
+    let (_call, sid) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
+    assert!(connected(&mut sim, &sid));
+    sim.run_for(Duration::from_secs(1));
+    sim.set_datagram_loss(1.0);
+    let now = sim.now();
+    sim.engine().end_session(now, &sid).unwrap();
+    sim.pump();
+    sim.run_until_event(Duration::from_secs(5), |e| {
+        matches!(e, SdkEvent::SessionEnded { .. })
+    })
+    .expect("session ended");
+    sim.run_for(Duration::from_millis(300));
+    assert_eq!(
+        sim.turn().unwrap().stats().deletions,
+        0,
+        "the first one was lost"
+    );
+    sim.set_datagram_loss(0.0);
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.turn().unwrap().stats().deletions,
+        1,
+        "a retransmission got through"
+    );
+    // And then nothing more goes to the TURN server.
+    let to_turn = engine_datagrams(&sim).0;
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(engine_datagrams(&sim).0, to_turn);
+}

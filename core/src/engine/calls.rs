@@ -7,7 +7,7 @@
 //! [`crate::signaling`]; the audio path is in `audio`.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::participant::ParticipantAction;
 use super::{Engine, SessionError, Transmit};
@@ -58,6 +58,19 @@ pub(crate) enum CallState {
 pub(crate) struct JingleState {
     /// Content names in the order of the offer.
     pub(crate) content_names: Vec<String>,
+}
+
+/// How long the media of an ended session is kept for its TURN deallocations to be answered
+/// (they are retransmitted meanwhile).
+pub(crate) const DEALLOCATION_GRACE: Duration = Duration::from_secs(5);
+
+/// The closed media of an ended session whose TURN deallocation is not answered yet.
+pub(crate) struct ClosingMedia {
+    pub(crate) media: CallMedia,
+    /// Its next timeout.
+    pub(crate) next: Instant,
+    /// Dropped at this instant at the latest.
+    pub(crate) until: Instant,
 }
 
 /// One media session.
@@ -768,36 +781,29 @@ impl Engine {
         self.finish_session(now, sid, reason);
     }
 
-    fn finish_session(&mut self, _now: Instant, sid: &str, reason: TerminateReason) {
+    fn finish_session(&mut self, now: Instant, sid: &str, reason: TerminateReason) {
         let Some(mut call) = self.sessions.remove(sid) else {
             return;
         };
         // The propose's negotiation flag lives as long as its session (no longer: it would
         // grow with every call).
         self.sdp_over_xmpp_ids.remove(sid);
-        if let Some(m) = call.media.as_mut() {
+        let had_media = call.media.is_some();
+        if let Some(mut m) = call.media.take() {
             m.close();
-            // Only the TURN deallocations (Refresh with lifetime 0) of the closed media leave.
-            loop {
-                match m.poll_output() {
-                    MediaOutput::Transmit {
-                        source,
-                        destination,
-                        data,
-                    } if m.is_turn_server(destination) => {
-                        self.transmit(Transmit::Datagram {
-                            source,
-                            destination,
-                            data,
-                        });
-                    }
-                    MediaOutput::Timeout(_) => break,
-                    _ => {}
-                }
+            // Only the TURN deallocations (Refresh with lifetime 0) of the closed media leave;
+            // the media is kept until they are answered (see `closing_media_timeouts`).
+            let next = self.drain_closing_media(&mut m);
+            if m.is_deallocating() {
+                self.closing_media.push(ClosingMedia {
+                    media: m,
+                    next,
+                    until: now + DEALLOCATION_GRACE,
+                });
             }
         }
         tracing::info!(session_id = %sid, reason = reason.as_str(), "session ended");
-        if call.media.is_some() {
+        if had_media {
             // A last snapshot, so short calls report their figures too.
             let stats = call.audio.stats(&call.last_stats);
             self.emit(SdkEvent::Session {
@@ -908,6 +914,43 @@ impl Engine {
             })
     }
 
+    /// Sends the TURN datagrams of a closed media and returns when it wants its next timeout.
+    fn drain_closing_media(&mut self, m: &mut CallMedia) -> Instant {
+        loop {
+            match m.poll_output() {
+                MediaOutput::Transmit {
+                    source,
+                    destination,
+                    data,
+                } if m.is_turn_server(destination) => {
+                    self.transmit(Transmit::Datagram {
+                        source,
+                        destination,
+                        data,
+                    });
+                }
+                MediaOutput::Timeout(t) => return t,
+                _ => {}
+            }
+        }
+    }
+
+    /// Feeds the closed media kept for their TURN deallocations: timeouts (retransmissions)
+    /// and, from `on_datagram`, the server's answers. Drops them once answered or after
+    /// [`DEALLOCATION_GRACE`].
+    fn closing_media_timeouts(&mut self, now: Instant) {
+        let mut closing = std::mem::take(&mut self.closing_media);
+        for c in &mut closing {
+            if now >= c.next {
+                c.media.handle_input(MediaInput::Timeout(now));
+                c.next = self.drain_closing_media(&mut c.media);
+            }
+        }
+        closing.retain(|c| now < c.until && c.media.is_deallocating());
+        closing.append(&mut self.closing_media);
+        self.closing_media = closing;
+    }
+
     /// A UDP datagram for media arrived on one of our sockets (`destination`).
     pub(crate) fn on_datagram(
         &mut self,
@@ -928,6 +971,19 @@ impl Engine {
             .find(|(_, c)| c.media.as_ref().is_some_and(|m| m.accepts(&input)))
             .map(|(k, _)| k.clone());
         let Some(sid) = sid else {
+            if let Some(i) = self
+                .closing_media
+                .iter()
+                .position(|c| c.media.accepts(&input))
+            {
+                let mut c = self.closing_media.swap_remove(i);
+                c.media.handle_input(input);
+                c.next = self.drain_closing_media(&mut c.media);
+                if c.media.is_deallocating() {
+                    self.closing_media.push(c);
+                }
+                return;
+            }
             tracing::trace!("datagram for no session dropped");
             return;
         };
@@ -939,6 +995,7 @@ impl Engine {
 
     pub(crate) fn media_timeouts(&mut self, now: Instant) {
         self.ending_timeouts(now);
+        self.closing_media_timeouts(now);
         let due: Vec<String> = self
             .sessions
             .iter()
@@ -958,6 +1015,7 @@ impl Engine {
             .values()
             .flat_map(|c| [c.media_deadline, c.ending.as_ref().map(|e| e.deadline)])
             .flatten()
+            .chain(self.closing_media.iter().map(|c| c.next.min(c.until)))
             .min()
     }
 

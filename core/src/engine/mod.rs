@@ -291,6 +291,8 @@ pub struct Engine {
     sdp_over_xmpp_ids: BTreeMap<String, bool>,
     conversations: BTreeMap<String, crate::rest::Conversation>,
     sessions: BTreeMap<String, calls::CallSession>,
+    /// Closed media of ended sessions, kept while their TURN deallocations are unanswered.
+    closing_media: Vec<calls::ClosingMedia>,
     local_udp: Vec<std::net::SocketAddr>,
     route: media_route::MediaRoute,
     /// The station keeps a persistent connection with one call appearance (§9.3).
@@ -356,6 +358,7 @@ impl Engine {
             sdp_over_xmpp_ids: BTreeMap::new(),
             conversations: BTreeMap::new(),
             sessions: BTreeMap::new(),
+            closing_media: Vec::new(),
             local_udp: Vec::new(),
             route,
             persistent_station: false,

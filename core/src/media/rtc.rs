@@ -777,11 +777,31 @@ impl CallMedia {
     /// datagrams str0m does not accept (`Rtc::accepts`) and garbage are dropped.
     pub fn handle_input(&mut self, input: MediaInput<'_>) {
         if self.closed && !self.rtc.is_alive() {
-            // Only the peer-closed watchdog runs now.
-            if let MediaInput::Timeout(now) = input {
-                self.now = self.now.max(now);
-                if self.failure_deadline().is_some_and(|d| self.now >= d) {
-                    self.set_state(ConnectionState::Failed);
+            // Only the peer-closed watchdog and the TURN deallocations run now.
+            match input {
+                MediaInput::Timeout(now) => {
+                    self.now = self.now.max(now);
+                    self.drain_relays(self.now);
+                    if self.failure_deadline().is_some_and(|d| self.now >= d) {
+                        self.set_state(ConnectionState::Failed);
+                    }
+                }
+                MediaInput::Receive {
+                    now,
+                    source,
+                    destination,
+                    data,
+                } => {
+                    self.now = self.now.max(now);
+                    let now = self.now;
+                    if let Some(r) = self
+                        .relays
+                        .iter_mut()
+                        .find(|r| r.owns(source, destination, data))
+                    {
+                        r.handle_receive(now, source, destination, data);
+                        self.drain_relays(now);
+                    }
                 }
             }
             return;
@@ -1019,6 +1039,14 @@ impl CallMedia {
         }
         self.drain(now);
         self.set_state(ConnectionState::Closed);
+    }
+
+    /// True after [`CallMedia::close`] while a TURN deallocation is unanswered: a driver that
+    /// keeps the closed media a few seconds longer (feeding it timeouts and datagrams, sending
+    /// the datagrams for [`CallMedia::is_turn_server`]) gets it retransmitted until the server
+    /// answers.
+    pub fn is_deallocating(&self) -> bool {
+        self.relays.iter().any(|r| r.is_deallocating())
     }
 
     /// Whether `addr` is one of this call's TURN servers. After [`CallMedia::close`] a driver

@@ -16,9 +16,11 @@
 //! A TURN allocation is identified by its 5-tuple, so two calls on the same local socket and
 //! server cannot both hold one: the second Allocate is refused (437 from coturn) and reported
 //! as a failure; [`Relay::owns`] keeps each call to its own responses so the first call's
-//! relayed media is not disturbed. The deallocation is sent once when the session ends: if it
-//! is lost, the allocation lives on at the server until it expires (at most 30 minutes) and a
-//! new call on the same socket is refused until then.
+//! relayed media is not disturbed. After [`Relay::close`] only the answer to the deallocation
+//! is still taken, and the deallocation is retransmitted until it comes
+//! ([`Relay::is_deallocating`]; the engine keeps an ended session's media up to 5 s for it). If
+//! none comes, the allocation lives on at the server until it expires (at most 30 minutes) and
+//! a new call on the same socket is refused until then.
 //!
 //! Untrusted input: the server's datagrams are parsed by the crate (`stun-types`), after one
 //! check of ours for a NONCE that panics `stun-proto` 2.0.4 ([`has_crashing_nonce`]); the
@@ -105,6 +107,12 @@ pub(crate) struct Relay {
     /// The allocation failed or was closed: nothing more is sent.
     finished: bool,
     failed_reported: bool,
+    /// [`Relay::close`] was called.
+    closed: bool,
+    /// The transaction of the deallocation (Refresh with lifetime 0), once sent.
+    delete_tid: Option<[u8; 12]>,
+    /// The server answered the deallocation.
+    delete_answered: bool,
 }
 
 impl std::fmt::Debug for Relay {
@@ -146,6 +154,9 @@ impl Relay {
             sent_tids: VecDeque::new(),
             finished: false,
             failed_reported: false,
+            closed: false,
+            delete_tid: None,
+            delete_answered: false,
         }
     }
 
@@ -192,7 +203,15 @@ impl Relay {
     /// refused, 437, because another call holds the allocation of this 5-tuple) must not take
     /// the media of the call that has it.
     pub(crate) fn owns(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) -> bool {
-        if self.finished || source != self.server() || destination != self.local() {
+        if source != self.server() || destination != self.local() {
+            return false;
+        }
+        if self.closed {
+            // Only the answer to the deallocation is still wanted.
+            return self.is_deallocating()
+                && stun_response_tid(data).is_some_and(|t| Some(t) == self.delete_tid);
+        }
+        if self.finished {
             return false;
         }
         match stun_response_tid(data) {
@@ -207,11 +226,14 @@ impl Relay {
         &mut self,
         now: Instant,
     ) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
-        if self.finished && self.relayed.is_none() {
+        if (self.finished && self.relayed.is_none()) || (self.closed && !self.is_deallocating()) {
             return None;
         }
         let t = self.client.poll_transmit(self.turn_time(now))?;
         let data = t.data.to_vec();
+        if self.closed && self.delete_tid.is_none() && is_refresh_request(&data) {
+            self.delete_tid = stun_request_tid(&data);
+        }
         if let Some(tid) = stun_request_tid(&data) {
             if !self.sent_tids.contains(&tid) {
                 if self.sent_tids.len() >= MAX_TRACKED_REQUESTS {
@@ -226,7 +248,7 @@ impl Relay {
     /// Advances timers (retransmissions, Refresh before expiry, permission and channel
     /// refreshes) and returns when to be called again.
     pub(crate) fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
-        if self.finished && self.relayed.is_none() {
+        if (self.finished && self.relayed.is_none()) || (self.closed && !self.is_deallocating()) {
             return None;
         }
         match self.client.poll(self.turn_time(now)) {
@@ -371,6 +393,11 @@ impl Relay {
         if !self.owns(source, destination, data) {
             return RelayReceived::NotOurs;
         }
+        if self.closed {
+            // `owns` took only the answer to the deallocation: done, whatever it says.
+            self.delete_answered = true;
+            return RelayReceived::Handled;
+        }
         if has_crashing_nonce(data) {
             tracing::debug!("TURN message with an unusable NONCE dropped");
             return RelayReceived::Handled;
@@ -444,6 +471,13 @@ impl Relay {
         }
         self.finished = true;
         self.failed_reported = true;
+        self.closed = true;
+    }
+
+    /// True after [`Relay::close`] while the deallocation is still unanswered: keep feeding
+    /// timeouts (it is retransmitted) and the server's datagrams (its answer) for a while.
+    pub(crate) fn is_deallocating(&self) -> bool {
+        self.closed && self.relayed.is_some() && !self.delete_answered
     }
 }
 
@@ -482,6 +516,11 @@ fn stun_header(data: &[u8]) -> Option<(u16, [u8; 12])> {
         return None;
     }
     Some((typ, data.get(8..20)?.try_into().ok()?))
+}
+
+/// Whether `data` is a TURN Refresh request (RFC 8656 section 7).
+fn is_refresh_request(data: &[u8]) -> bool {
+    stun_header(data).is_some_and(|(t, _)| t == 0x0004)
 }
 
 /// The transaction id of a STUN request.

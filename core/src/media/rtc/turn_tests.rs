@@ -351,6 +351,41 @@ fn close_deletes_the_allocation() {
     assert!(!h.client_sends(b"late"));
 }
 
+#[test]
+fn an_unanswered_deallocation_is_retransmitted_until_answered() {
+    let mut h = Harness::new(PASS);
+    h.exchange();
+    assert!(h.allocated());
+    assert!(!h.relay.is_deallocating());
+    // The server's answers are lost for a while.
+    h.mangle = Some(Box::new(|_| None));
+    let now = h.now;
+    h.relay.close(now);
+    h.settle();
+    assert!(h.relay.is_deallocating());
+    let refreshes = |h: &Harness| {
+        h.to_server
+            .iter()
+            .filter(|d| stun_type(d) == Some(0x0004))
+            .count()
+    };
+    assert_eq!(refreshes(&h), 1);
+    h.run_for(Duration::from_millis(700), Duration::from_millis(50));
+    assert!(refreshes(&h) >= 2, "retransmitted");
+    assert!(h.relay.is_deallocating());
+    // Answers get through again: the next retransmission is answered, and that is the end.
+    h.mangle = None;
+    h.run_for(Duration::from_secs(3), Duration::from_millis(50));
+    assert!(!h.relay.is_deallocating());
+    let sent = h.to_server.len();
+    h.run_for(Duration::from_secs(30), Duration::from_secs(1));
+    assert_eq!(h.to_server.len(), sent, "nothing more after the answer");
+    // Only the answer to the deallocation was still taken, nothing else.
+    assert!(!h
+        .relay
+        .owns(server_addr(), local(), &[0x40, 0, 0, 4, 1, 2, 3, 4]));
+}
+
 /// Every datagram the server sends during allocation and relaying, each mutated in many ways
 /// (bit flips, truncations, extensions, garbage), fed to clients at every stage: no panic, and
 /// a client fed garbage still allocates when the real answers come.
