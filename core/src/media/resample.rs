@@ -8,10 +8,12 @@
 //! partial frames, mix channels or pace anything.
 //!
 //! The conversion delays the signal by a fixed amount, [`Resampler::latency`], half the filter
-//! (3.1 ms when one side is 8 kHz, 1.6 ms at 16 kHz, 0.6 ms between 44.1 and 48 kHz); zero
+//! (3.1–3.5 ms when one side is 8 kHz, 1.6–1.8 ms at 16 kHz, 0.6 ms between 44.1 and 48 kHz); zero
 //! when the rates are equal and the frame is copied through. Plain Rust with no FFT: an FFT
 //! resampler used before delayed by half an output frame (10 ms for 20 ms frames), and its FFT
-//! planner's code made up a ninth of the device binary.
+//! planner's code made up a ninth of the device binary; it needed fewer instructions, though
+//! (a G.711 call's engine: 3.7 M per call-second against 5.2 M; the difference is well under
+//! 0.1 % of a core).
 #![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
 
 use std::time::Duration;
@@ -74,6 +76,22 @@ struct Polyphase {
     delay: usize,
 }
 
+/// Independent partial sums in [`dot`]: a sum of `f32` in one accumulator cannot be reordered,
+/// so the compiler keeps it scalar; eight lanes vectorise (2.1x fewer instructions in a G.711
+/// call's engine: 5.2 M per call-second, against 3.7 M with the FFT resampler used before).
+const LANES: usize = 8;
+
+/// The dot product of two equally long slices whose length is a multiple of [`LANES`].
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        for ((s, p), q) in acc.iter_mut().zip(x).zip(y) {
+            *s += p * q;
+        }
+    }
+    acc.iter().sum()
+}
+
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
@@ -106,7 +124,8 @@ impl Polyphase {
         // Kaiser's estimates of the length and window shape for STOPBAND_DB.
         let delta_w = 2.0 * std::f64::consts::PI * transition / high;
         let length = ((STOPBAND_DB - 8.0) / (2.285 * delta_w)).ceil() as usize;
-        let taps = length.div_ceil(l).max(2);
+        // A multiple of the dot product's width, so it has no remainder to handle.
+        let taps = length.div_ceil(l).max(2).next_multiple_of(LANES);
         let n = taps * l;
         let beta = 0.1102 * (STOPBAND_DB - 8.7);
         let centre = (n - 1) as f64 / 2.0;
@@ -166,8 +185,8 @@ impl Polyphase {
             for dst in out.iter_mut().skip(ch).step_by(channels) {
                 let taps = self.bank.get(phase * self.taps..(phase + 1) * self.taps);
                 let window = hist.get(index..index + self.taps);
-                let v: f32 = match (taps, window) {
-                    (Some(t), Some(w)) => t.iter().zip(w).map(|(a, b)| a * b).sum(),
+                let v = match (taps, window) {
+                    (Some(t), Some(w)) => dot(t, w),
                     _ => 0.0,
                 };
                 // Round half away from zero; `as` saturates to the i16 range (and is not a
