@@ -117,6 +117,7 @@ idle_rss=0
 call_rss_peak=0
 peak_anon=0
 peak_file=0
+peak_pss=0
 call_hwm=0
 call_samples=0
 start=$(date +%s)
@@ -154,6 +155,7 @@ while kill -0 "$time_pid" 2>/dev/null; do
         call_rss_peak=$rss
         peak_anon=$anon
         peak_file=$file
+        peak_pss=$(awk '/^Pss:/ { print $2 }' "/proc/$phone_pid/smaps_rollup" 2>/dev/null || echo 0)
         # Resident kB per mapped file (and [heap], [stack], anonymous) at the peak.
         awk '/^[0-9a-f]+-[0-9a-f]+ / { name = ($6 == "" ? "[anonymous]" : $6) }
           /^Rss:/ { rss[name] += $2 }
@@ -199,6 +201,7 @@ echo "RSS signed in, before the call (VmRSS):        $(kib "${idle_rss:-0}")"
 echo "RSS during the call (peak VmRSS):              $(kib "$call_rss_peak")  [$call_samples samples, 200 ms apart]"
 echo "  of which anonymous (heap, stacks):          $(kib "$peak_anon")"
 echo "  of which file-backed (binary, libraries):    $(kib "$peak_file")"
+echo "  its PSS (shared library pages divided among the processes mapping them): $(kib "${peak_pss:-0}")"
 echo "VmHWM at the last sample of the call:          $(kib "$call_hwm")"
 echo "resident per mapping at the peak (/proc/PID/smaps):"
 sed 's/^/  /' "$work/peak-maps.txt" 2>/dev/null | head -12 || true

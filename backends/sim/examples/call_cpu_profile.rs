@@ -2,7 +2,8 @@
 //! call-second (issue 4's benchmark) with instruction counts instead of wall time.
 //!
 //! ```text
-//! cargo build --release -p genesys-webrtc-sim --example call_cpu_profile
+//! CARGO_PROFILE_RELEASE_STRIP=false \
+//!     cargo build --release -p genesys-webrtc-sim --example call_cpu_profile
 //! valgrind --tool=callgrind --toggle-collect='*Engine*push_capture_frame*' \
 //!     --toggle-collect='*Engine*pull_playout_frame*' --toggle-collect='*Engine*handle_input*' \
 //!     --toggle-collect='*Engine*poll_output*' \
@@ -14,7 +15,10 @@
 //! (a 440 Hz tone captured, the cloud's 1 kHz tone played out). Collecting only inside the
 //! engine's entry points leaves out the cloud and the simulator. Run it with two durations and
 //! divide the difference by the difference in seconds to get the steady-state cost of one
-//! call-second without the call set-up (ICE, DTLS).
+//! call-second without the call set-up (ICE, DTLS). The release profile strips symbols, hence
+//! `CARGO_PROFILE_RELEASE_STRIP=false`: without symbols the toggles match nothing and callgrind
+//! collects 0 instructions. Measured so (5 s and 10 s): Opus 42.7 M instructions per call-second
+//! with the default `AudioOptions` (78.9 M at complexity 5, fullband), PCMU 5.2 M.
 
 use std::time::{Duration, Instant};
 
