@@ -133,7 +133,7 @@ pub enum AudioBandwidth {
 /// Codec and audio-processing settings. The defaults are chosen for embedded devices (a desk
 /// phone's ARM core): wideband voice and Opus complexity 3. Against fullband at complexity 5
 /// (what calls used before), `bench_audio` measured here: Opus encode 0.65x the CPU, decoding
-/// such packets 0.69x, the echo canceller 0.93x (1.29 % of a core for all three, from 1.63 %).
+/// such packets 0.69x, the echo canceller 0.80x (1.19 % of a core for all three, from 1.62 %).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AudioOptions {

@@ -14,8 +14,8 @@
 //! [`AudioBandwidth`]. For wideband (the default) the capture is processed at 16 kHz and brought
 //! back to 48 kHz ([`Resampler`], 1.75 ms), which keeps 0–8 kHz, what wideband Opus codes.
 //! For wider bands sonora splits 32 kHz into two bands and applies AEC3's gain to the upper one,
-//! which keeps 0–16 kHz and costs about 8 % more CPU (most of AEC3's work, the echo path delay
-//! search, is the same in both; `bench_audio` prints both).
+//! which keeps 0–16 kHz and costs about a quarter more CPU (most of AEC3's work, the echo path
+//! delay search, is the same in both; `bench_audio` prints both).
 
 use genesys_webrtc_hal::FrameDuration;
 use sonora::config::EchoCanceller as EchoConfig;
