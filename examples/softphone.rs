@@ -550,18 +550,40 @@ mod built_in {
     use super::*;
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-    use genesys_webrtc_sim::cloud::{CallId, CallOptions, CloudConfig};
+    use genesys_webrtc_sim::cloud::{
+        CallId, CallOptions, CloudConfig, IceServerConfig, DEFAULT_TURN_PASSWORD,
+        DEFAULT_TURN_USERNAME,
+    };
     use genesys_webrtc_sim::tls_server::FakeCloudServer;
+    use genesys_webrtc_sim::turn::TurnServerThread;
 
     pub(crate) struct BuiltInCloud {
         server: FakeCloudServer,
+        /// The STUN and TURN server announced by discovery (serves until dropped).
+        _ice: TurnServerThread,
         call: Option<CallId>,
     }
 
     impl BuiltInCloud {
         /// Starts the server and returns SDK options that trust its throw-away CA.
         pub(crate) fn start() -> Result<(Self, SdkOptions), Box<dyn std::error::Error>> {
-            let config = CloudConfig::for_environment("fake.genesys.test");
+            let mut config = CloudConfig::for_environment("fake.genesys.test");
+            // A real STUN/TURN server on loopback, announced by address (the default entries
+            // name hosts of the fake environment, which do not resolve here).
+            let ice = TurnServerThread::start(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                DEFAULT_TURN_USERNAME,
+                DEFAULT_TURN_PASSWORD,
+            )?;
+            let (ip, port) = (ice.addr().ip().to_string(), ice.addr().port());
+            config.stun_servers = vec![IceServerConfig::stun(&ip, port)];
+            config.turn_servers = vec![IceServerConfig::turn(
+                &ip,
+                port,
+                "udp",
+                DEFAULT_TURN_USERNAME,
+                DEFAULT_TURN_PASSWORD,
+            )];
             let token = config.access_token.clone();
             let server =
                 FakeCloudServer::start(config, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
@@ -573,7 +595,14 @@ mod built_in {
                 .access_token(token)
                 .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
                 .build()?;
-            Ok((Self { server, call: None }, options))
+            Ok((
+                Self {
+                    server,
+                    _ice: ice,
+                    call: None,
+                },
+                options,
+            ))
         }
 
         pub(crate) fn describe(&self) -> String {

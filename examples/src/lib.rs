@@ -13,6 +13,9 @@ pub fn init_logging() {
         .unwrap_or_else(|| {
             tracing_subscriber::filter::Targets::new()
                 .with_default(tracing_subscriber::filter::LevelFilter::WARN)
+                // stun-proto logs the routine 401 challenge to a first TURN Allocate (it carries
+                // no credentials yet) at ERROR; the SDK reports real TURN failures as events.
+                .with_target("stun_proto", tracing_subscriber::filter::LevelFilter::OFF)
         });
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
