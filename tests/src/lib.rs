@@ -14,20 +14,34 @@ pub const FORMAT: AudioFormat = AudioFormat {
     frame: FrameDuration::Ms20,
 };
 
-/// The fake cloud on 127.0.0.1 and an SDK signed in to it (smol backend, media on loopback);
-/// `configure` adds options of the test's own. Returns the server, the SDK, its driver thread
-/// and an event stream subscribed before `initialize`.
-pub fn signed_in(
-    configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
-) -> (
+/// What [`signed_in`] returns: the fake cloud, the SDK, its driver thread and an event stream
+/// subscribed before `initialize`.
+pub type SignedIn = (
     genesys_webrtc_sim::tls_server::FakeCloudServer,
     genesys_webrtc::Sdk,
     std::thread::JoinHandle<()>,
     EventStream,
-) {
+);
+
+/// The fake cloud on 127.0.0.1 and an SDK signed in to it (smol backend, media on loopback);
+/// `configure` adds options of the test's own.
+pub fn signed_in(
+    configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+) -> SignedIn {
+    signed_in_to(
+        genesys_webrtc_sim::cloud::CloudConfig::for_environment("fake.genesys.test"),
+        configure,
+    )
+}
+
+/// [`signed_in`] to a fake cloud with a configuration of the test's own (e.g. its ICE servers).
+pub fn signed_in_to(
+    config: genesys_webrtc_sim::cloud::CloudConfig,
+    configure: impl FnOnce(genesys_webrtc::SdkOptionsBuilder) -> genesys_webrtc::SdkOptionsBuilder,
+) -> SignedIn {
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
     let server = genesys_webrtc_sim::tls_server::FakeCloudServer::start(
-        genesys_webrtc_sim::cloud::CloudConfig::for_environment("fake.genesys.test"),
+        config,
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     )
     .expect("fake cloud starts");
@@ -45,6 +59,56 @@ pub fn signed_in(
     smol::block_on(sdk.initialize(genesys_webrtc::InitializeOptions::default()))
         .expect("initialize");
     (server, sdk, thread, events)
+}
+
+/// Rings the user with an inbound call of `options`, accepts its pending session and waits
+/// (10 s at most each) for the session's media to connect. Returns the cloud's call and the
+/// session id; panics naming the step that did not happen.
+pub fn answered_call(
+    server: &genesys_webrtc_sim::tls_server::FakeCloudServer,
+    sdk: &genesys_webrtc::Sdk,
+    events: &mut EventStream,
+    options: genesys_webrtc_sim::cloud::CallOptions,
+) -> (genesys_webrtc_sim::cloud::CallId, String) {
+    use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
+    let call = server.with_cloud(|c| c.place_inbound_call(std::time::Instant::now(), options));
+    let Some(SdkEvent::PendingSession(p)) = next_event(events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::PendingSession(_))
+    }) else {
+        panic!("no pending session")
+    };
+    smol::block_on(sdk.accept_pending_session(&p.id)).expect("accept_pending_session");
+    let sid = p.id;
+    next_event(events, Duration::from_secs(10), |e| {
+        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
+    })
+    .expect("media connected");
+    (call, sid)
+}
+
+/// The local audio thread of [`tone_audio`] and what its speaker played.
+pub type ToneAudio = (
+    std::thread::JoinHandle<Result<(), genesys_webrtc::local_audio::LocalAudioError>>,
+    Arc<Mutex<Vec<i16>>>,
+);
+
+/// Runs the SDK's local audio for `ticks` frames of 20 ms on a thread of its own: the
+/// microphone is a 440 Hz tone, the speaker a [`MemoryPlayout`]. Join the thread, then read
+/// what was played from the returned buffer.
+pub fn tone_audio(sdk: &genesys_webrtc::Sdk, ticks: u64) -> ToneAudio {
+    let played = Arc::new(Mutex::new(Vec::new()));
+    let audio_sdk = sdk.clone();
+    let rec = Arc::clone(&played);
+    let thread = std::thread::spawn(move || {
+        smol::block_on(genesys_webrtc::local_audio::run_local_audio(
+            &audio_sdk,
+            &genesys_webrtc_smol::SmolClock::new(),
+            Some(genesys_webrtc_sim::audio::ToneCapture::new(440.0, FORMAT).expect("tone")),
+            Some(MemoryPlayout(rec)),
+            Some(ticks),
+        ))
+    });
+    (thread, played)
 }
 
 /// A playout device that keeps what it is given (for Goertzel checks afterwards).

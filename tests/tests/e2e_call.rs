@@ -2,59 +2,33 @@
 //! the fake cloud with its test CA, UDP media on 127.0.0.1) against the fake cloud's str0m media
 //! peer. Audio is checked both ways (Goertzel), DTMF both ways, then end_session.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
 use genesys_webrtc::SdkEvent;
-use genesys_webrtc_sim::audio::ToneCapture;
 use genesys_webrtc_sim::cloud::{CallOptions, Negotiation, PreferredCodec};
-use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, signed_in, MemoryPlayout, FORMAT};
+use genesys_webrtc_tests::{answered_call, next_event, signed_in, tone_audio};
 
 fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
     let (server, sdk, thread, mut events) = signed_in(|b| b);
 
-    let call = server.with_cloud(|c| {
-        c.place_inbound_call(
-            Instant::now(),
-            CallOptions {
-                mode,
-                codec,
-                tone_hz: 1000.0,
-                ..CallOptions::default()
-            },
-        )
-    });
-    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::PendingSession(_))
-    }) else {
-        panic!("no pending session")
-    };
-    smol::block_on(sdk.accept_pending_session(&p.id)).unwrap();
-    let sid = p.id.clone();
-    next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
-    })
-    .expect("media connected over UDP");
+    let (call, sid) = answered_call(
+        &server,
+        &sdk,
+        &mut events,
+        CallOptions {
+            mode,
+            codec,
+            tone_hz: 1000.0,
+            ..CallOptions::default()
+        },
+    );
 
     // 3 s of audio: we send 440 Hz, the far end sends 1 kHz; DTMF both ways meanwhile.
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let audio_sdk = sdk.clone();
-    let rec = Arc::clone(&recorded);
-    let audio = std::thread::spawn(move || {
-        smol::block_on(run_local_audio(
-            &audio_sdk,
-            &SmolClock::new(),
-            Some(ToneCapture::new(440.0, FORMAT).unwrap()),
-            Some(MemoryPlayout(rec)),
-            Some(150),
-        ))
-    });
+    let (audio, recorded) = tone_audio(&sdk, 150);
     std::thread::sleep(Duration::from_millis(500));
-    smol::block_on(sdk.send_dtmf(&p.id, "123")).unwrap();
+    smol::block_on(sdk.send_dtmf(&sid, "123")).unwrap();
     server.with_cloud(|c| c.send_dtmf(call, "45#")).unwrap();
     let mut digits = String::new();
     while digits.len() < 3 {
@@ -91,7 +65,7 @@ fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
         "we hear the far end's 1 kHz"
     );
 
-    smol::block_on(sdk.end_session(&p.id)).unwrap();
+    smol::block_on(sdk.end_session(&sid)).unwrap();
     let ended = next_event(&mut events, Duration::from_secs(10), |e| {
         matches!(e, SdkEvent::SessionEnded { .. })
     });

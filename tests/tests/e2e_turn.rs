@@ -5,23 +5,18 @@
 //! peer only ever talks to the relayed address. Audio is checked both ways (Goertzel); ending
 //! the session deletes the allocation.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
-use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
+use genesys_webrtc::session::events::TerminateReason;
 use genesys_webrtc::SdkEvent;
-use genesys_webrtc_sim::audio::ToneCapture;
 use genesys_webrtc_sim::cloud::{
     CallOptions, CloudConfig, IceServerConfig, Negotiation, PreferredCodec, DEFAULT_TURN_PASSWORD,
     DEFAULT_TURN_USERNAME,
 };
-use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_sim::turn::TurnServerThread;
-use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
+use genesys_webrtc_tests::{answered_call, next_event, signed_in_to, tone_audio};
 
 #[test]
 fn relay_only_call_over_sockets_through_turn() {
@@ -36,58 +31,19 @@ fn relay_only_call_over_sockets_through_turn() {
         DEFAULT_TURN_USERNAME,
         DEFAULT_TURN_PASSWORD,
     )];
-    let server =
-        FakeCloudServer::start(config, SocketAddr::new(localhost, 0)).expect("fake cloud starts");
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = genesys_webrtc::SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(localhost)
-        .build()
-        .expect("test options");
-    let (sdk, thread) = genesys_webrtc_smol::start(options).expect("driver starts");
-    let mut events = sdk.events();
-    smol::block_on(sdk.initialize(genesys_webrtc::InitializeOptions::default()))
-        .expect("initialize");
-
-    let call = server.with_cloud(|c| {
-        c.place_inbound_call(
-            Instant::now(),
-            CallOptions {
-                mode: Negotiation::SdpOverXmpp,
-                codec: PreferredCodec::Opus,
-                tone_hz: 1000.0,
-                ..CallOptions::default()
-            },
-        )
-    });
-    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::PendingSession(_))
-    }) else {
-        panic!("no pending session")
-    };
-    smol::block_on(sdk.accept_pending_session(&p.id)).unwrap();
-    let sid = p.id.clone();
-    next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
-    })
-    .expect("media connected through the TURN relay");
-
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let audio_sdk = sdk.clone();
-    let rec = Arc::clone(&recorded);
-    let audio = std::thread::spawn(move || {
-        smol::block_on(run_local_audio(
-            &audio_sdk,
-            &SmolClock::new(),
-            Some(ToneCapture::new(440.0, FORMAT).unwrap()),
-            Some(MemoryPlayout(rec)),
-            Some(150),
-        ))
-    });
+    let (server, sdk, thread, mut events) = signed_in_to(config, |b| b);
+    let (call, sid) = answered_call(
+        &server,
+        &sdk,
+        &mut events,
+        CallOptions {
+            mode: Negotiation::SdpOverXmpp,
+            codec: PreferredCodec::Opus,
+            tone_hz: 1000.0,
+            ..CallOptions::default()
+        },
+    );
+    let (audio, recorded) = tone_audio(&sdk, 150);
     audio.join().unwrap().unwrap();
 
     let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
@@ -109,7 +65,7 @@ fn relay_only_call_over_sockets_through_turn() {
     assert!(stats.to_peers > 100, "{stats:?}");
     assert!(stats.to_clients > 100, "{stats:?}");
 
-    smol::block_on(sdk.end_session(&p.id)).unwrap();
+    smol::block_on(sdk.end_session(&sid)).unwrap();
     let ended = next_event(&mut events, Duration::from_secs(10), |e| {
         matches!(e, SdkEvent::SessionEnded { .. })
     });

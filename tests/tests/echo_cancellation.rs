@@ -7,44 +7,32 @@
 //! two bands); the far end's noise reaches up to 24 kHz, so a wideband call sends less of its
 //! echo to begin with.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_webrtc::local_audio::run_audio_devices;
 use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::options::AudioBandwidth;
-use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
 use genesys_webrtc::SdkEvent;
 use genesys_webrtc_sim::cloud::CallOptions;
 use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, signed_in, EchoRoom};
+use genesys_webrtc_tests::{answered_call, next_event, signed_in, EchoRoom};
 
 /// One call through the echo room; returns what the far end received over the last second:
 /// its level (dBFS) and the power at 440 Hz, the near end's tone (dBFS).
 fn call_in_room(echo_cancellation: bool, near_end: bool, band: AudioBandwidth) -> (f32, f32) {
     let (server, sdk, thread, mut events) =
         signed_in(|b| b.echo_cancellation(echo_cancellation).audio_bandwidth(band));
-    let call = server.with_cloud(|c| {
-        c.place_inbound_call(
-            Instant::now(),
-            CallOptions {
-                // Speech-like noise: AEC3, like any echo canceller, cannot lock onto a pure
-                // tone's echo path.
-                tone_hz: 0.0,
-                ..CallOptions::default()
-            },
-        )
-    });
-    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::PendingSession(_))
-    }) else {
-        panic!("no pending session")
-    };
-    smol::block_on(sdk.accept_pending_session(&p.id)).unwrap();
-    let sid = p.id.clone();
-    next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
-    })
-    .expect("media connected");
+    let (call, sid) = answered_call(
+        &server,
+        &sdk,
+        &mut events,
+        CallOptions {
+            // Speech-like noise: AEC3, like any echo canceller, cannot lock onto a pure
+            // tone's echo path.
+            tone_hz: 0.0,
+            ..CallOptions::default()
+        },
+    );
     let room = EchoRoom::new(40, 0.5, near_end.then_some(440.0));
     let audio_sdk = sdk.clone();
     // 4 s: AEC3 converges within the first two.

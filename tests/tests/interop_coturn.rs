@@ -6,22 +6,17 @@
 //! Needs `/usr/bin/turnserver` (`scripts/test.sh` installs `coturn`): without it the test fails,
 //! it does not skip.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::media::goertzel::Goertzel;
-use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
+use genesys_webrtc::session::events::SessionEvent;
 use genesys_webrtc::SdkEvent;
-use genesys_webrtc_sim::audio::ToneCapture;
 use genesys_webrtc_sim::cloud::{
     CallOptions, CloudConfig, IceServerConfig, Negotiation, PreferredCodec,
 };
-use genesys_webrtc_sim::tls_server::FakeCloudServer;
-use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, MemoryPlayout, FORMAT};
+use genesys_webrtc_tests::{answered_call, next_event, signed_in_to, tone_audio};
 
 const TURNSERVER: &str = "/usr/bin/turnserver";
 /// coturn's static users are `name:password`, so the user name has no colon here.
@@ -98,7 +93,6 @@ fn start_coturn(port: u16) -> Coturn {
 
 #[test]
 fn relay_only_call_through_coturn() {
-    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let port = free_udp_port();
     let _coturn = start_coturn(port);
     let mut config = CloudConfig::for_environment(REALM).relay_only();
@@ -109,58 +103,19 @@ fn relay_only_call_through_coturn() {
         USER,
         PASSWORD,
     )];
-    let server =
-        FakeCloudServer::start(config, SocketAddr::new(localhost, 0)).expect("fake cloud starts");
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = genesys_webrtc::SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(localhost)
-        .build()
-        .expect("test options");
-    let (sdk, thread) = genesys_webrtc_smol::start(options).expect("driver starts");
-    let mut events = sdk.events();
-    smol::block_on(sdk.initialize(genesys_webrtc::InitializeOptions::default()))
-        .expect("initialize");
-
-    let call = server.with_cloud(|c| {
-        c.place_inbound_call(
-            Instant::now(),
-            CallOptions {
-                mode: Negotiation::Jingle,
-                codec: PreferredCodec::Opus,
-                tone_hz: 1000.0,
-                ..CallOptions::default()
-            },
-        )
-    });
-    let Some(SdkEvent::PendingSession(p)) = next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::PendingSession(_))
-    }) else {
-        panic!("no pending session")
-    };
-    smol::block_on(sdk.accept_pending_session(&p.id)).unwrap();
-    let sid = p.id.clone();
-    next_event(&mut events, Duration::from_secs(10), |e| {
-        matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
-    })
-    .expect("media connected through coturn");
-
-    let recorded = Arc::new(Mutex::new(Vec::new()));
-    let audio_sdk = sdk.clone();
-    let rec = Arc::clone(&recorded);
-    let audio = std::thread::spawn(move || {
-        smol::block_on(run_local_audio(
-            &audio_sdk,
-            &SmolClock::new(),
-            Some(ToneCapture::new(440.0, FORMAT).unwrap()),
-            Some(MemoryPlayout(rec)),
-            Some(150),
-        ))
-    });
+    let (server, sdk, thread, mut events) = signed_in_to(config, |b| b);
+    let (call, sid) = answered_call(
+        &server,
+        &sdk,
+        &mut events,
+        CallOptions {
+            mode: Negotiation::Jingle,
+            codec: PreferredCodec::Opus,
+            tone_hz: 1000.0,
+            ..CallOptions::default()
+        },
+    );
+    let (audio, recorded) = tone_audio(&sdk, 150);
     // The first statistics (5 s after the start of the media) report the selected pair.
     let path = next_event(
         &mut events,
@@ -190,7 +145,7 @@ fn relay_only_call_through_coturn() {
         "we hear the far end's 1 kHz through coturn"
     );
 
-    smol::block_on(sdk.end_session(&p.id)).unwrap();
+    smol::block_on(sdk.end_session(&sid)).unwrap();
     assert!(next_event(&mut events, Duration::from_secs(10), |e| {
         matches!(e, SdkEvent::SessionEnded { .. })
     })
