@@ -42,30 +42,11 @@ fn main() {
 
     let mut sim = SimNetwork::ready_user("fake.genesys.test", 7, |b| b);
     sim.start_audio(Some(440.0), false);
-    let now = sim.now();
-    let call = sim.cloud().place_inbound_call(
-        now,
-        CallOptions {
-            mode,
-            codec,
-            ..CallOptions::default()
-        },
-    );
-    sim.pump();
-    let i = sim
-        .run_until_event(Duration::from_secs(5), |e| {
-            matches!(e, SdkEvent::PendingSession(_))
-        })
-        .expect("pending session");
-    let SdkEvent::PendingSession(p) = &sim.events()[i].1 else {
-        unreachable!()
-    };
-    let sid = p.id.clone();
-    let now = sim.now();
-    sim.engine()
-        .accept_pending_session(now, &sid)
-        .expect("accept");
-    sim.pump();
+    let (call, _) = sim.ring_and_accept(CallOptions {
+        mode,
+        codec,
+        ..CallOptions::default()
+    });
     sim.run_until_event(Duration::from_secs(10), |e| {
         matches!(
             e,

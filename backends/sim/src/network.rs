@@ -325,6 +325,33 @@ impl SimNetwork {
         sim
     }
 
+    /// Rings the user with an inbound call of `options`, waits up to 5 s of virtual time for
+    /// its pending session and accepts it (without waiting for media). Returns the cloud's call
+    /// and the session id.
+    ///
+    /// Panics if no pending session comes or the engine refuses to accept it (a test helper).
+    pub fn ring_and_accept(
+        &mut self,
+        options: crate::cloud::CallOptions,
+    ) -> (crate::cloud::CallId, String) {
+        let now = self.now();
+        let call = self.cloud().place_inbound_call(now, options);
+        self.pump();
+        let pending = self.run_until_event(Duration::from_secs(5), |e| {
+            matches!(e, SdkEvent::PendingSession(_))
+        });
+        let sid = match pending.and_then(|i| self.events.get(i)) {
+            Some((_, SdkEvent::PendingSession(p))) => p.id.clone(),
+            _ => panic!("no pending session for the inbound call"),
+        };
+        let now = self.now();
+        if let Err(e) = self.engine().accept_pending_session(now, &sid) {
+            panic!("accept_pending_session refused: {e}");
+        }
+        self.pump();
+        (call, sid)
+    }
+
     /// Sets the one-way latency and jitter.
     pub fn set_latency(&mut self, base: Duration, jitter: Duration) {
         self.base_latency = base;

@@ -19,26 +19,12 @@ fn sim_with_appearances(appearances: u32, seed: u64) -> SimNetwork {
 
 /// Rings, answers and waits for media; returns the call and its session id.
 fn answered(sim: &mut SimNetwork) -> (CallId, String) {
-    let now = sim.now();
-    let call = sim.cloud().place_inbound_call(now, CallOptions::default());
-    sim.pump();
-    let i = sim
-        .run_until_event(Duration::from_secs(5), |e| {
-            matches!(e, SdkEvent::PendingSession(_))
-        })
-        .expect("pending");
-    let SdkEvent::PendingSession(p) = sim.events()[i].1.clone() else {
-        unreachable!()
-    };
-    let now = sim.now();
-    sim.engine().accept_pending_session(now, &p.id).unwrap();
-    sim.pump();
-    let sid = p.id.clone();
+    let (call, sid) = sim.ring_and_accept(CallOptions::default());
     sim.run_until_event(Duration::from_secs(10), |e| {
         matches!(e, SdkEvent::Session { session_id, event: SessionEvent::ConnectionState(ConnectionState::Connected) } if *session_id == sid)
     })
     .expect("connected");
-    (call, p.id)
+    (call, sid)
 }
 
 fn held_patches(sim: &mut SimNetwork, call: CallId) -> usize {

@@ -43,27 +43,11 @@ fn sdk_lines(text: &str) -> String {
 }
 
 fn call(sim: &mut SimNetwork, mode: Negotiation) {
-    let now = sim.now();
-    let call = sim.cloud().place_inbound_call(
-        now,
-        CallOptions {
-            mode,
-            codec: PreferredCodec::Opus,
-            ..CallOptions::default()
-        },
-    );
-    sim.pump();
-    let i = sim
-        .run_until_event(Duration::from_secs(5), |e| {
-            matches!(e, SdkEvent::PendingSession(_))
-        })
-        .expect("pending");
-    let SdkEvent::PendingSession(p) = sim.events()[i].1.clone() else {
-        unreachable!()
-    };
-    let now = sim.now();
-    sim.engine().accept_pending_session(now, &p.id).unwrap();
-    sim.pump();
+    let (call, sid) = sim.ring_and_accept(CallOptions {
+        mode,
+        codec: PreferredCodec::Opus,
+        ..CallOptions::default()
+    });
     sim.run_until_event(Duration::from_secs(10), |e| {
         matches!(
             e,
@@ -75,8 +59,8 @@ fn call(sim: &mut SimNetwork, mode: Negotiation) {
     })
     .expect("connected");
     let now = sim.now();
-    sim.engine().send_dtmf(now, &p.id, "12").unwrap();
-    sim.engine().set_audio_mute(now, &p.id, true).unwrap();
+    sim.engine().send_dtmf(now, &sid, "12").unwrap();
+    sim.engine().set_audio_mute(now, &sid, true).unwrap();
     sim.pump();
     sim.run_for(Duration::from_millis(500));
     let now = sim.now();

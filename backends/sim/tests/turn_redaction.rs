@@ -18,21 +18,7 @@ const ENV: &str = "fake.genesys.test";
 
 /// Rings, answers, and runs until `until` matches (or 10 s).
 fn call(sim: &mut SimNetwork, until: impl FnMut(&SdkEvent) -> bool) -> bool {
-    let now = sim.now();
-    sim.cloud().place_inbound_call(now, CallOptions::default());
-    sim.pump();
-    let i = sim
-        .run_until_event(Duration::from_secs(5), |e| {
-            matches!(e, SdkEvent::PendingSession(_))
-        })
-        .expect("pending session");
-    let SdkEvent::PendingSession(p) = &sim.events()[i].1 else {
-        unreachable!()
-    };
-    let sid = p.id.clone();
-    let now = sim.now();
-    sim.engine().accept_pending_session(now, &sid).unwrap();
-    sim.pump();
+    sim.ring_and_accept(CallOptions::default());
     sim.run_until_event(Duration::from_secs(10), until)
         .is_some()
 }

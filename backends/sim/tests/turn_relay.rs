@@ -19,37 +19,14 @@ use genesys_webrtc_sim::network::{
 
 const ENV: &str = "fake.genesys.test";
 
-fn place(sim: &mut SimNetwork, mode: Negotiation, codec: PreferredCodec) -> CallId {
-    let now = sim.now();
-    let call = sim.cloud().place_inbound_call(
-        now,
-        CallOptions {
-            mode,
-            codec,
-            tone_hz: 1000.0,
-            ..CallOptions::default()
-        },
-    );
-    sim.pump();
-    call
-}
-
-/// Places a call, accepts it and returns its call id and session id (not waiting for media).
+/// Rings (Opus, far end at 1 kHz), accepts and returns its call id and session id (not waiting for media).
 fn accepted_call(sim: &mut SimNetwork, mode: Negotiation) -> (CallId, String) {
-    let call = place(sim, mode, PreferredCodec::Opus);
-    let i = sim
-        .run_until_event(Duration::from_secs(5), |e| {
-            matches!(e, SdkEvent::PendingSession(_))
-        })
-        .expect("pending session");
-    let SdkEvent::PendingSession(p) = &sim.events()[i].1 else {
-        unreachable!()
-    };
-    let sid = p.id.clone();
-    let now = sim.now();
-    sim.engine().accept_pending_session(now, &sid).unwrap();
-    sim.pump();
-    (call, sid)
+    sim.ring_and_accept(CallOptions {
+        mode,
+        codec: PreferredCodec::Opus,
+        tone_hz: 1000.0,
+        ..CallOptions::default()
+    })
 }
 
 fn connected(sim: &mut SimNetwork, sid: &str) -> bool {
