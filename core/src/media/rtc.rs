@@ -653,9 +653,7 @@ impl CallMedia {
         media.relays = relays_for(now, config);
         // Permissions for the offer's own candidates (trickled ones get theirs on arrival).
         for ip in offer_candidate_ips(&offer_text) {
-            for r in &mut media.relays {
-                r.add_permission(now, ip);
-            }
+            media.permit_peer(now, ip);
         }
         if config.relay_only {
             if media.relays.is_empty() {
@@ -705,9 +703,7 @@ impl CallMedia {
             .map_err(MediaError::BadOffer)?;
         let now = self.now.max(now);
         for ip in offer_candidate_ips(offer_sdp) {
-            for r in &mut self.relays {
-                r.add_permission(now, ip);
-            }
+            self.permit_peer(now, ip);
         }
         self.drain(now);
         if let Some(mid) = audio_section_mids(offer_sdp).into_iter().find(|m| {
@@ -723,6 +719,13 @@ impl CallMedia {
                 .is_some_and(|m| m.direction().is_sending());
         }
         Ok(answer.to_sdp_string())
+    }
+
+    /// Asks every TURN relay for a permission for the peer address `ip` (a remote candidate's).
+    fn permit_peer(&mut self, now: Instant, ip: IpAddr) {
+        for r in &mut self.relays {
+            r.add_permission(now, ip);
+        }
     }
 
     /// Adds a trickled remote candidate (`candidate:…`, with or without `a=`). TCP and RTCP
@@ -753,10 +756,7 @@ impl CallMedia {
         }
         let candidate =
             Candidate::from_sdp_string(line).map_err(|_| MediaError::BadCandidate("unparsable"))?;
-        let now = self.now;
-        for r in &mut self.relays {
-            r.add_permission(now, candidate.addr().ip());
-        }
+        self.permit_peer(self.now, candidate.addr().ip());
         self.rtc.add_remote_candidate(candidate);
         self.drain(self.now);
         Ok(())
