@@ -1,9 +1,15 @@
-//! The softphone example in real-environment mode (`--environment ENV --token TOKEN --api-host
-//! --ws-host --ca-file --media-address --hangup-after --max-calls`) as a separate process against
-//! the fake cloud on 127.0.0.1: it must sign in, answer each rung call (sdp-over-xmpp, then
-//! Jingle), connect media, exchange DTMF, hang up after `--hangup-after`, print the call stats
-//! and exit 0 once `--max-calls` calls have ended. This is the mode a device build (without the
-//! built-in fake cloud) runs; without a real Genesys Cloud the fake one stands in for it.
+//! The softphone example as a separate process, in both of its modes.
+//!
+//! * **Main job** (no `--environment`, the README's first command): the example starts the fake
+//!   cloud in process, receives a call, answers, sends its tone and DTMF, writes the far end's
+//!   audio to a WAV file, hangs up and prints the timeline and call stats; it must exit 0 with
+//!   no warning, and the WAV file must hold the far end's 1 kHz tone.
+//! * **Real-environment mode** (`--environment ENV --token TOKEN --api-host --ws-host --ca-file
+//!   --media-address --hangup-after --max-calls`) against the fake cloud on 127.0.0.1: it must
+//!   sign in, answer each rung call (sdp-over-xmpp, then Jingle), connect media, exchange DTMF,
+//!   hang up after `--hangup-after`, print the call stats and exit 0 once `--max-calls` calls
+//!   have ended. This is the mode a device build (without the built-in fake cloud) runs; without
+//!   a real Genesys Cloud the fake one stands in for it.
 //!
 //! The example binary comes from `cargo build --workspace --example softphone` in the profile
 //! of this test: a no-op after `cargo test --workspace --all-targets` (scripts/test.sh), which
@@ -122,6 +128,68 @@ impl Output {
     }
 }
 
+/// Starts the softphone with stdout and stderr piped.
+fn start(cmd: &mut Command) -> (KillOnDrop, Output) {
+    let mut child = KillOnDrop(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the softphone starts"),
+    );
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let out = Output {
+        lines,
+        seen: Vec::new(),
+        stderr,
+    };
+    (child, out)
+}
+
+/// Reads the rest of the output and waits for the softphone to exit: its status, all of its
+/// stdout and its stderr.
+fn finish(
+    child: &mut KillOnDrop,
+    mut out: Output,
+    deadline: Instant,
+) -> (std::process::ExitStatus, String, String) {
+    out.rest(deadline);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the softphone did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = out.stderr.join().unwrap_or_default();
+    (status, out.seen.join("\n"), stderr)
+}
+
+/// The packet count after `received ` in a `call stats:` line.
+fn packets_received(stats: &str) -> u64 {
+    stats
+        .split("received ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no packet count in {stats:?}"))
+}
+
 /// Rings the signed-in softphone and waits until the call has media; the far end then sends
 /// DTMF `9*`.
 fn ring(
@@ -154,12 +222,7 @@ fn ring(
     out.wait_for("hanging up", deadline);
     out.wait_for("session ended (success)", deadline);
     let stats = out.wait_for("call stats:", deadline);
-    let received: u64 = stats
-        .split("received ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no packet count in {stats:?}"));
+    let received = packets_received(&stats);
     assert!(received > 0, "no media received: {stats:?}");
     out.wait_for("DTMF received: \"9*\"", deadline);
     call
@@ -180,7 +243,7 @@ fn softphone_answers_calls_in_real_mode_and_exits_after_max_calls() {
     server.write_ca_file(&ca_file).expect("CA file written");
     let wav = ca_file.with_extension("wav");
 
-    let mut child = KillOnDrop(
+    let (mut child, mut out) = start(
         Command::new(&softphone)
             .args(["--environment", server.environment()])
             .args(["--token", &token])
@@ -192,34 +255,8 @@ fn softphone_answers_calls_in_real_mode_and_exits_after_max_calls() {
             .args(["--hangup-after", "2.5", "--max-calls", "2"])
             .arg("--wav")
             .arg(&wav)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the softphone starts"),
+            .env("RUST_LOG", "warn"),
     );
-    let stdout = child.0.stdout.take().expect("piped stdout");
-    let mut stderr = child.0.stderr.take().expect("piped stderr");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let mut out = Output {
-        lines,
-        seen: Vec::new(),
-        stderr,
-    };
 
     let deadline = Instant::now() + DEADLINE;
     out.wait_for("waiting for calls", deadline);
@@ -232,15 +269,7 @@ fn softphone_answers_calls_in_real_mode_and_exits_after_max_calls() {
     let second = ring(&server, &mut out, Negotiation::Jingle, deadline);
     out.rest(deadline);
 
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the softphone did not exit");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stderr = out.stderr.join().unwrap_or_default();
-    let all = out.seen.join("\n");
+    let (status, all, stderr) = finish(&mut child, out, deadline);
     assert!(
         status.success(),
         "softphone exited with {status}:\n{all}\nstderr:\n{stderr}"
@@ -274,4 +303,85 @@ fn softphone_answers_calls_in_real_mode_and_exits_after_max_calls() {
     let _ = std::fs::remove_file(&ca_file);
     let _ = std::fs::remove_file(&wav);
     server.shutdown();
+}
+
+/// The README's main job: no arguments but `--wav`, so the built-in fake cloud rings once.
+#[test]
+fn softphone_main_job_runs_a_call_against_the_built_in_fake_cloud() {
+    let softphone = softphone_binary();
+    let wav = std::env::temp_dir().join(format!("softphone-main-job-{}.wav", std::process::id()));
+    let deadline = Instant::now() + DEADLINE;
+    let (mut child, mut out) = start(
+        Command::new(&softphone)
+            .arg("--wav")
+            .arg(&wav)
+            .env_remove("RUST_LOG"),
+    );
+
+    // The timeline, in order.
+    out.wait_for("fake cloud at https://127.0.0.1:", deadline);
+    out.wait_for("incoming call from", deadline);
+    out.wait_for("answered", deadline);
+    out.wait_for("session started (SdpOverXmpp)", deadline);
+    out.wait_for("connection Connected", deadline);
+    out.wait_for("sending DTMF \"1234#\"", deadline);
+    out.wait_for("hanging up", deadline);
+    out.wait_for("terminated: success", deadline);
+    out.wait_for("session ended (success)", deadline);
+    let stats = out.wait_for("call stats:", deadline);
+    // The default call lasts 3 s: about 150 packets of 20 ms each way.
+    let received = packets_received(&stats);
+    assert!(received >= 100, "too few packets received: {stats:?}");
+    for field in ["rtt ", "jitter ", "loss ", "packets sent ", "concealed "] {
+        assert!(stats.contains(field), "no {field:?} in {stats:?}");
+    }
+    out.wait_for("DTMF received: \"9*\"", deadline);
+    out.wait_for("far end received DTMF: \"1234#\"", deadline);
+    out.wait_for("far end's audio written to", deadline);
+
+    let (status, all, stderr) = finish(&mut child, out, deadline);
+    assert!(
+        status.success(),
+        "softphone exited with {status}:\n{all}\nstderr:\n{stderr}"
+    );
+    // The main job runs clean: no warning or error in its log.
+    for level in ["WARN", "ERROR"] {
+        assert!(
+            !stderr.contains(level),
+            "{level} in the main job's log:\n{stderr}"
+        );
+    }
+
+    // The WAV file holds the far end's 1 kHz tone (not our own 440 Hz one).
+    let format = genesys_webrtc_hal::AudioFormat {
+        sample_rate: 48_000,
+        channels: 1,
+        frame: genesys_webrtc_hal::FrameDuration::Ms20,
+    };
+    let mut file = genesys_webrtc_sim::audio::WavCapture::open(&wav, format, false)
+        .expect("the far-end WAV file opens");
+    let rate = genesys_webrtc_hal::AudioCapture::format(&file).sample_rate;
+    let mut samples = Vec::new();
+    let mut frame = vec![0i16; 4_800];
+    while let Ok(n) = smol::block_on(genesys_webrtc_hal::AudioCapture::read_frame(
+        &mut file, &mut frame,
+    )) {
+        samples.extend_from_slice(&frame[..n.min(frame.len())]);
+    }
+    assert!(
+        samples.len() >= rate as usize * 2,
+        "the WAV holds {} samples at {rate} Hz",
+        samples.len()
+    );
+    // One second from the middle of the call, past the start-up and before the hang-up.
+    let middle = &samples[samples.len() / 2 - rate as usize / 2..][..rate as usize];
+    use genesys_webrtc::media::goertzel::Goertzel;
+    assert_eq!(
+        Goertzel::dominant_frequency_in(middle, &[440.0, 1000.0], rate),
+        Some(1000.0),
+        "the far end's tone is not in the WAV"
+    );
+    let level = Goertzel::level_dbfs(middle);
+    assert!(level > -30.0, "the far end's tone is at {level:.1} dBFS");
+    let _ = std::fs::remove_file(&wav);
 }
