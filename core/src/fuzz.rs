@@ -2000,9 +2000,9 @@ fn call_sid(f: u8) -> String {
 }
 
 /// The engine in a call: [`fuzz_engine_session`]'s scripted cloud logs in first (user mode, or
-/// guest when the first byte's low bit is set), the engine is given
-/// 127.0.0.1 to bind media sockets on (the first at [`CALL_LOCAL_ADDR`]), and the rest of the input is split on
-/// [`SESSION_SEPARATOR`] into steps. A step is `cmd f rest…`:
+/// guest when the first byte's low bit is set), the engine is given 127.0.0.1 to bind media
+/// sockets on (the harness answers each bind at once, the first at [`CALL_LOCAL_ADDR`]), and the
+/// rest of the input is split on [`SESSION_SEPARATOR`] into steps. A step is `cmd f rest…`:
 ///
 /// * `01`–`07`: the [`fuzz_engine_session`] commands;
 /// * `08`: a JMI element from a peer (`f & 7`: propose, retract, accept, reject, proceed,
@@ -2018,7 +2018,8 @@ fn call_sid(f: u8) -> String {
 /// * `0F`: a session API call (`f % 11`: accept pending, reject pending, accept, end, mute,
 ///   DTMF, capture frame, playout frame, hold, end by conversation, DTMF) on the session that
 ///   `rest[0]` picks;
-/// * `10`: a UDP datagram `rest` to the media socket (`f & 3` picks the source);
+/// * `10`: a UDP datagram `rest` to the first call's media socket, or the second's with `f & 4`
+///   (`f & 3` picks the source);
 /// * `11`: `f % 50` ticks of 20 ms with capture and playout;
 /// * `12`: media socket binds fail from now on (`f & 1`) or succeed again;
 /// * anything else: a server text frame, as in [`fuzz_engine_session`].

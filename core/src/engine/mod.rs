@@ -2,7 +2,8 @@
 //!
 //! Inputs are API calls (methods) and [`Input`]s (timeouts and socket events, each with the
 //! current [`Instant`]). Outputs come from [`Engine::poll_output`]: [`Transmit`]s for the driver
-//! (open a connection, write bytes, close), [`SdkEvent`]s for the application, and the next
+//! (open a connection, write bytes, close; bind a call's media UDP socket, send a datagram,
+//! close the socket), [`SdkEvent`]s for the application, and the next
 //! [`Output::Timeout`]. After every input or API call, drain `poll_output` until it returns a
 //! timeout. Same inputs (and seed) give the same outputs; this is what fuzzing, property tests
 //! and the simulator rely on.

@@ -146,7 +146,7 @@ const PT_TELE_8K: u8 = 126;
 /// How to build the media session of one call.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    /// Bound UDP sockets, one host candidate each.
+    /// The local addresses of the call's own bound UDP sockets, one host candidate each.
     pub local_addrs: Vec<SocketAddr>,
     /// STUN/TURN servers from discovery (PROTOCOL 5). `stun:` and `turn:` (UDP, with
     /// credentials) with an IP literal are used; see the module docs.
