@@ -16,8 +16,8 @@
 //! 127.0.0.1); the network answers at once, at the same virtual instant, with distinct ports from
 //! [`ENGINE_MEDIA_ADDR`]'s up (the first call's socket gets that address), and forgets a socket
 //! on [`Transmit::CloseUdp`]: datagrams to it are dropped from then on, like a closed port's.
-//! [`SimNetwork::open_udp_sockets`] counts the open ones and [`SimNetwork::fail_udp_binds`]
-//! makes binds fail.
+//! [`SimNetwork::open_udp_sockets`] counts the open ones, [`SimNetwork::fail_udp_binds`]
+//! makes binds fail and [`SimNetwork::set_udp_bind_latency`] delays their answers.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -48,6 +48,8 @@ enum Delivery {
     ToEngineDatagram(SocketAddr, SocketAddr, Vec<u8>),
     ToTurnDatagram(SocketAddr, SocketAddr, Vec<u8>),
     Resolved(String, Vec<std::net::IpAddr>),
+    /// The outcome of a bind (kept in `udp_pending`) reaches the engine.
+    UdpBind(u64),
 }
 
 /// The address of the engine's first media socket in the simulation (loopback, in memory
@@ -122,6 +124,9 @@ pub struct SimNetwork {
     udp_fail: (u32, ErrorKind),
     /// Datagrams the engine sent from a socket that was not open.
     udp_stray: u64,
+    udp_bind_latency: Duration,
+    /// Bind outcomes waiting for their delivery, by socket id.
+    udp_pending: BTreeMap<u64, Result<SocketAddr, ErrorKind>>,
 }
 
 /// Where a media datagram goes.
@@ -173,6 +178,8 @@ impl SimNetwork {
             udp_binds: 0,
             udp_fail: (0, ErrorKind::Other),
             udp_stray: 0,
+            udp_bind_latency: Duration::ZERO,
+            udp_pending: BTreeMap::new(),
         }
     }
 
@@ -201,14 +208,37 @@ impl SimNetwork {
         self.udp_stray
     }
 
-    /// Answers a bind at once: the next free port, or the failure asked for.
-    fn bind_udp(&mut self, socket: UdpSocketId, addr: SocketAddr) {
+    /// Answers binds after `latency` instead of at once (zero: at once again), as a slow
+    /// platform would. The port is taken when the bind is asked for.
+    pub fn set_udp_bind_latency(&mut self, latency: Duration) {
+        self.udp_bind_latency = latency;
+    }
+
+    /// Hands the engine a bind's outcome, now or after the bind latency.
+    fn answer_bind(&mut self, socket: UdpSocketId, outcome: Result<SocketAddr, ErrorKind>) {
+        if !self.udp_bind_latency.is_zero() {
+            self.udp_pending.insert(socket.0, outcome);
+            let at = self.now + self.udp_bind_latency;
+            self.push(at, Delivery::UdpBind(socket.0));
+            return;
+        }
         let now = self.now;
+        match outcome {
+            Ok(local) => self
+                .engine
+                .handle_input(Input::UdpBound { now, socket, local }),
+            Err(kind) => self
+                .engine
+                .handle_input(Input::UdpBindFailed { now, socket, kind }),
+        }
+    }
+
+    /// Answers a bind: the next free port, or the failure asked for.
+    fn bind_udp(&mut self, socket: UdpSocketId, addr: SocketAddr) {
         if self.udp_fail.0 > 0 {
             self.udp_fail.0 -= 1;
             let kind = self.udp_fail.1;
-            self.engine
-                .handle_input(Input::UdpBindFailed { now, socket, kind });
+            self.answer_bind(socket, Err(kind));
             return;
         }
         let free = (0..ENGINE_MEDIA_PORTS)
@@ -221,18 +251,13 @@ impl SimNetwork {
             })
             .find(|(_, a)| !self.udp.contains_key(a));
         let Some((off, local)) = free else {
-            self.engine.handle_input(Input::UdpBindFailed {
-                now,
-                socket,
-                kind: ErrorKind::Other,
-            });
+            self.answer_bind(socket, Err(ErrorKind::Other));
             return;
         };
         self.udp_next = (off + 1) % ENGINE_MEDIA_PORTS;
         self.udp.insert(local, socket);
         self.udp_binds += 1;
-        self.engine
-            .handle_input(Input::UdpBound { now, socket, local });
+        self.answer_bind(socket, Ok(local));
     }
 
     /// Starts a TURN server on [`TURN_ADDR`] accepting the cloud's default TURN credentials
@@ -779,6 +804,20 @@ impl SimNetwork {
                 })
             }
             Delivery::ToEngineDatagram(..) => {}
+            Delivery::UdpBind(id) => {
+                let socket = UdpSocketId(id);
+                match self.udp_pending.remove(&id) {
+                    Some(Ok(local)) => {
+                        self.engine
+                            .handle_input(Input::UdpBound { now, socket, local })
+                    }
+                    Some(Err(kind)) => {
+                        self.engine
+                            .handle_input(Input::UdpBindFailed { now, socket, kind })
+                    }
+                    None => {}
+                }
+            }
         }
     }
 

@@ -2,8 +2,8 @@
 //! it answers (`Transmit::BindUdp`) and closes them when the media is gone for good; the
 //! simulated network counts the open ones. Calls get distinct ports, nothing leaks over many
 //! calls, a relayed call's socket outlives its session just long enough for the TURN
-//! deallocation, and a bind the platform refuses fails that one call with a typed event while
-//! another call goes on.
+//! deallocation, a bind the platform refuses fails that one call with a typed event while
+//! another call goes on, and a session that ends while its bind is outstanding leaves no socket.
 
 use std::time::Duration;
 
@@ -224,4 +224,53 @@ fn a_refused_bind_fails_that_call_with_a_typed_event_while_another_goes_on() {
     let third = ring(&mut sim, Negotiation::Jingle, 1500.0);
     wait_connected(&mut sim, &third);
     assert_eq!(sim.open_udp_sockets(), 2);
+}
+
+/// With binds answered 50 ms late (a slow platform), the answer waits for them, and a session
+/// that ends while its socket is still being bound leaves no socket behind: the engine closes
+/// the socket as soon as the bind is answered.
+#[test]
+fn a_session_ended_while_its_socket_is_bound_leaves_no_socket() {
+    let mut sim = SimNetwork::ready_user(ENV, 75, |b| b);
+    sim.set_udp_bind_latency(Duration::from_millis(50));
+    // A slow bind still connects the call.
+    let sid = ring(&mut sim, Negotiation::SdpOverXmpp, 1000.0);
+    wait_connected(&mut sim, &sid);
+    assert_eq!(sim.open_udp_sockets(), 1);
+    end(&mut sim, &sid);
+    assert_eq!(sim.open_udp_sockets(), 0);
+
+    // The far end hangs up while the bind is outstanding.
+    let (call, sid) = sim.ring_and_accept(CallOptions {
+        mode: Negotiation::SdpOverXmpp,
+        codec: PreferredCodec::Opus,
+        tone_hz: 1000.0,
+        ..CallOptions::default()
+    });
+    let binds = |sim: &SimNetwork| {
+        sim.transmits()
+            .iter()
+            .filter(|(_, t)| matches!(t, genesys_webrtc::engine::Transmit::BindUdp { .. }))
+            .count()
+    };
+    let before = binds(&sim);
+    let limit = sim.now() + Duration::from_secs(5);
+    while binds(&sim) == before {
+        assert!(sim.now() < limit, "no bind asked for");
+        sim.step(limit);
+    }
+    assert_eq!(sim.open_udp_sockets(), 1, "the port is taken");
+    let now = sim.now();
+    sim.cloud().hang_up(now, call, "success");
+    sim.pump();
+    assert!(ended(&mut sim, &sid).is_some());
+    sim.run_for(Duration::from_millis(200));
+    assert_eq!(sim.engine().sessions().count(), 0);
+    assert_eq!(
+        sim.open_udp_sockets(),
+        0,
+        "closed once its bind was answered"
+    );
+    assert_eq!(sim.engine().sizes().udp_sockets, 0);
+    assert_eq!(sim.stray_datagrams(), 0);
 }
