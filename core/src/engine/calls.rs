@@ -992,7 +992,8 @@ impl Engine {
     }
 
     /// A UDP datagram for media arrived on one of our sockets (`destination`): it goes to the
-    /// call (or closed media) owning that socket, if that media takes it.
+    /// call (or closed media) owning that socket, whose media keeps what is its own (STUN and
+    /// TURN responses, what str0m accepts) and drops the rest.
     pub(crate) fn on_datagram(
         &mut self,
         now: Instant,
@@ -1009,14 +1010,13 @@ impl Engine {
         let sid = self
             .sessions
             .iter()
-            .find(|(_, c)| c.sockets.has(destination))
-            .filter(|(_, c)| c.media.as_ref().is_some_and(|m| m.accepts(&input)))
+            .find(|(_, c)| c.media.is_some() && c.sockets.has(destination))
             .map(|(k, _)| k.clone());
         let Some(sid) = sid else {
             if let Some(i) = self
                 .closing_media
                 .iter()
-                .position(|c| c.sockets.has(destination) && c.media.accepts(&input))
+                .position(|c| c.sockets.has(destination))
             {
                 let mut c = self.closing_media.swap_remove(i);
                 c.media.handle_input(input);

@@ -886,10 +886,11 @@ impl CallMedia {
         }
     }
 
-    /// Whether `input` belongs to this call, for routing datagrams when several calls share
-    /// the local sockets: a response to one of our STUN transactions, or what str0m's
-    /// `Rtc::accepts` recognises (the nominated peer, ICE credentials, a known remote
-    /// candidate). Timeouts are always accepted.
+    /// Whether `input` belongs to this call: a response to one of our STUN transactions, or
+    /// what str0m's `Rtc::accepts` recognises (the nominated peer, ICE credentials, a known
+    /// remote candidate). Timeouts are always accepted. Only needed to share one socket between
+    /// calls; the engine gives each call sockets of its own and routes by socket, and
+    /// [`CallMedia::handle_input`] drops what this would refuse.
     pub fn accepts(&self, input: &MediaInput<'_>) -> bool {
         let MediaInput::Receive {
             now,
