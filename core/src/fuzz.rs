@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::engine::{ConnId, Engine, InitializeOptions, Input, Output, Transmit};
+use crate::engine::{ConnId, Engine, InitializeOptions, Input, Output, Transmit, UdpSocketId};
 use crate::events::SdkEvent;
 use crate::media::g711::G711Law;
 use crate::options::SdkOptions;
@@ -506,8 +506,13 @@ struct EngineHarness {
     /// Events, kept only when `record` is set (seed checks), at most [`MAX_RECORDED_EVENTS`].
     events: Vec<SdkEvent>,
     record: bool,
-    /// The local UDP addresses given to the engine (none unless a call target sets them).
-    local_udp: Vec<std::net::SocketAddr>,
+    /// The media sockets the engine had bound and has not closed, with their addresses (ports
+    /// from [`CALL_LOCAL_ADDR`]'s up, in bind order).
+    udp: Vec<(UdpSocketId, std::net::SocketAddr)>,
+    /// Binds answered so far (picks the next port).
+    udp_binds: u16,
+    /// Whether binds fail (the call target's step `12`).
+    fail_binds: bool,
     /// Media datagrams the engine sent.
     datagrams: usize,
 }
@@ -547,7 +552,9 @@ impl EngineHarness {
             closed: Vec::new(),
             events: Vec::new(),
             record,
-            local_udp: Vec::new(),
+            udp: Vec::new(),
+            udp_binds: 0,
+            fail_binds: false,
             datagrams: 0,
         };
         h.drain(0);
@@ -560,19 +567,26 @@ impl EngineHarness {
         self.drain(input_len);
     }
 
-    /// Drains `poll_output` to the timeout, answering each `Connect` with `Connected` (and
-    /// draining that too). Panics if one input produced an unbounded number of outputs, or if
-    /// the engine keeps reporting a deadline that handling it does not move.
+    /// Drains `poll_output` to the timeout, answering each `Connect` with `Connected` and each
+    /// `BindUdp` with `UdpBound` (or `UdpBindFailed` while binds fail), and draining that too.
+    /// Panics if one input produced an unbounded number of outputs, if the engine keeps
+    /// reporting a deadline that handling it does not move, or if it uses a socket it does not
+    /// hold.
     fn drain(&mut self, input_len: usize) {
         let bound = MAX_OUTPUTS_PER_INPUT + input_len;
         let mut count = 0usize;
         let mut connects = VecDeque::new();
+        let mut binds = VecDeque::new();
         let mut stuck = 0usize;
         loop {
             match self.engine.poll_output() {
                 Output::Timeout(at) => {
                     if let Some(conn) = connects.pop_front() {
                         self.engine.handle_input(Input::Connected(self.now, conn));
+                        continue;
+                    }
+                    if let Some((socket, addr)) = binds.pop_front() {
+                        self.answer_bind(socket, addr);
                         continue;
                     }
                     if at <= self.now && stuck < MAX_STUCK_TIMEOUTS {
@@ -602,11 +616,24 @@ impl EngineHarness {
                         }
                         // No DNS in these targets.
                         Transmit::ResolveHost { .. } => {}
-                        // Media datagrams may only leave from the sockets the engine was given.
+                        Transmit::BindUdp { socket, addr } => {
+                            assert_eq!(addr.port(), 0, "bind to a fixed port");
+                            assert!(
+                                self.udp.iter().all(|(s, _)| *s != socket),
+                                "socket id reused"
+                            );
+                            binds.push_back((socket, addr));
+                        }
+                        Transmit::CloseUdp { socket } => {
+                            let open = self.udp.len();
+                            self.udp.retain(|(s, _)| *s != socket);
+                            assert_eq!(self.udp.len() + 1, open, "closed a socket not open");
+                        }
+                        // Media datagrams may only leave from open sockets.
                         Transmit::Datagram { source, data, .. } => {
                             assert!(
-                                self.local_udp.contains(&source),
-                                "datagram from {source}, not a local UDP address"
+                                self.udp.iter().any(|(_, a)| *a == source),
+                                "datagram from {source}, not an open media socket"
                             );
                             assert!(
                                 data.len() <= MAX_DATAGRAM_BYTES,
@@ -629,6 +656,30 @@ impl EngineHarness {
                 "one input produced more than {bound} outputs"
             );
         }
+    }
+
+    /// Answers one `BindUdp`: the next port from [`CALL_LOCAL_ADDR`]'s up (so the first call's
+    /// socket is that address), or a failure while `fail_binds` is set.
+    fn answer_bind(&mut self, socket: UdpSocketId, addr: std::net::SocketAddr) {
+        if self.fail_binds {
+            self.engine.handle_input(Input::UdpBindFailed {
+                now: self.now,
+                socket,
+                kind: genesys_webrtc_hal::ErrorKind::Other,
+            });
+            return;
+        }
+        let first = CALL_LOCAL_ADDR
+            .parse::<std::net::SocketAddr>()
+            .map_or(40_000, |a| a.port());
+        let local = std::net::SocketAddr::new(addr.ip(), first + self.udp_binds % 1000);
+        self.udp_binds = self.udp_binds.wrapping_add(1);
+        self.udp.push((socket, local));
+        self.engine.handle_input(Input::UdpBound {
+            now: self.now,
+            socket,
+            local,
+        });
     }
 
     fn advance_by(&mut self, secs: u64) {
@@ -1504,7 +1555,8 @@ pub fn fuzz_turn(data: &[u8]) {
 
 // ------------------------------------------------------------------------- Engine with calls
 
-/// The local UDP address the call target gives the engine for media.
+/// The local UDP address of the first media socket the call target binds for the engine (later
+/// sockets get the next ports).
 pub const CALL_LOCAL_ADDR: &str = "127.0.0.1:40000";
 /// The softphone peer (a gjoll JID) that proposes and offers in the call target.
 pub const CALL_PEER_JID: &str = "7d2c01@gjoll.example.orgspan.com/gjoll-1";
@@ -1849,6 +1901,7 @@ impl CallDriver {
                     rest.len(),
                 );
             }
+            0x12 => self.cloud.h.fail_binds = f & 1 == 1,
             0x11 => {
                 // A driver's audio loop: 20 ms ticks with capture and playout.
                 for tick in 0..(f % 50) {
@@ -1947,9 +2000,9 @@ fn call_sid(f: u8) -> String {
 }
 
 /// The engine in a call: [`fuzz_engine_session`]'s scripted cloud logs in first (user mode, or
-/// guest when the first byte's low bit is set), the engine is given
-/// [`CALL_LOCAL_ADDR`] for media, and the rest of the input is split on
-/// [`SESSION_SEPARATOR`] into steps. A step is `cmd f rest…`:
+/// guest when the first byte's low bit is set), the engine is given 127.0.0.1 to bind media
+/// sockets on (the harness answers each bind at once, the first at [`CALL_LOCAL_ADDR`]), and the
+/// rest of the input is split on [`SESSION_SEPARATOR`] into steps. A step is `cmd f rest…`:
 ///
 /// * `01`–`07`: the [`fuzz_engine_session`] commands;
 /// * `08`: a JMI element from a peer (`f & 7`: propose, retract, accept, reject, proceed,
@@ -1965,12 +2018,14 @@ fn call_sid(f: u8) -> String {
 /// * `0F`: a session API call (`f % 11`: accept pending, reject pending, accept, end, mute,
 ///   DTMF, capture frame, playout frame, hold, end by conversation, DTMF) on the session that
 ///   `rest[0]` picks;
-/// * `10`: a UDP datagram `rest` to the media socket (`f & 3` picks the source);
+/// * `10`: a UDP datagram `rest` to the first call's media socket, or the second's with `f & 4`
+///   (`f & 3` picks the source);
 /// * `11`: `f % 50` ticks of 20 ms with capture and playout;
+/// * `12`: media socket binds fail from now on (`f & 1`) or succeed again;
 /// * anything else: a server text frame, as in [`fuzz_engine_session`].
 ///
 /// In steps `08`–`0E`, `f & 3` picks the session id and `f >> 3 & 7` the peer JID. No input may
-/// panic, flood the output queue, or send a datagram from an address the engine was not given.
+/// panic, flood the output queue, or send a datagram from (or close) a socket it does not hold.
 pub fn fuzz_engine_call(data: &[u8]) {
     run_call(data, false);
 }
@@ -1992,8 +2047,7 @@ fn run_call(data: &[u8], record: bool) -> Vec<SdkEvent> {
     let guest = mode & 1 == 1;
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
     let mut cloud = FakeCloud::new(guest, record);
-    cloud.h.engine.set_local_udp_addrs(vec![local]);
-    cloud.h.local_udp = vec![local];
+    cloud.h.engine.set_media_ips(vec![local.ip()]);
     for step in login_steps(guest) {
         session_step(&mut cloud, step.as_bytes());
     }

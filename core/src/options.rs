@@ -343,8 +343,9 @@ pub struct SdkOptions {
     pub custom_headers: Vec<(String, String)>,
     /// Longest reconnect back-off delay (default 90 s).
     pub reconnect_max_delay: Duration,
-    /// Local addresses to bind media sockets on (host candidates). Empty: every usable
-    /// interface address the platform lists.
+    /// Local addresses each call binds its media sockets on (one socket per address per call;
+    /// host candidates). Empty: every usable interface address the platform lists when the
+    /// driver starts.
     pub media_bind_addresses: Vec<std::net::IpAddr>,
     /// Codec and audio-processing settings (CPU against fidelity).
     pub audio: AudioOptions,
@@ -514,8 +515,8 @@ impl SdkOptionsBuilder {
         self
     }
 
-    /// Binds media sockets on this local address only (repeat for several). Default: every
-    /// usable interface address.
+    /// Binds each call's media sockets on this local address only (repeat for several).
+    /// Default: every usable interface address.
     pub fn media_bind_address(mut self, ip: std::net::IpAddr) -> Self {
         self.media_bind_addresses.push(ip);
         self

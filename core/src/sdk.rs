@@ -22,7 +22,7 @@ use crate::devices::DeviceRequest;
 use crate::engine::{
     AcceptSessionOptions, ConnId, ConnectFailure, ConnectionError, DefaultDevicesUpdate, Engine,
     InitializeError, InitializeOptions, Input, MediaRoute, OutgoingMediaUpdate, Output,
-    SessionError, StartSoftphoneParams, Transmit,
+    SessionError, StartSoftphoneParams, Transmit, UdpSocketId,
 };
 use crate::events::SdkEvent;
 use crate::options::SdkOptions;
@@ -312,11 +312,13 @@ impl Sdk {
     }
 }
 
-/// A media socket's local address and the queue of datagrams to send from it.
-type UdpWriter = (
-    std::net::SocketAddr,
-    mpsc::UnboundedSender<(std::net::SocketAddr, Vec<u8>)>,
-);
+/// One call's media socket (see [`Transmit::BindUdp`]): its local address once bound, and the
+/// queue of datagrams to send from it. Dropping it ends the socket's task, closing the socket.
+struct UdpWriter {
+    socket: UdpSocketId,
+    local: Option<std::net::SocketAddr>,
+    sends: mpsc::UnboundedSender<(std::net::SocketAddr, Vec<u8>)>,
+}
 
 enum ConnCommand {
     Write(Vec<u8>),
@@ -327,7 +329,10 @@ enum ConnEvent {
     Failed(ConnId, ConnectFailure),
     Data(ConnId, Vec<u8>),
     Closed(ConnId),
+    UdpBound(UdpSocketId, std::net::SocketAddr),
+    UdpBindFailed(UdpSocketId, genesys_webrtc_hal::ErrorKind),
     Datagram {
+        socket: UdpSocketId,
         source: std::net::SocketAddr,
         destination: std::net::SocketAddr,
         data: Vec<u8>,
@@ -353,28 +358,22 @@ impl<P: Platform> SdkDriver<P> {
         let clock = platform.clock();
         let connector = platform.connector();
         let (ev_tx, mut ev_rx) = mpsc::unbounded::<ConnEvent>();
-        // Media sockets: one per local address (or per configured bind address).
+        // Media sockets: each call gets its own, one per local address (or per configured bind
+        // address), bound and closed when the engine asks.
         let mut udp_writers: Vec<UdpWriter> = Vec::new();
         let mut udp_tasks: FuturesUnordered<LocalBoxFuture<'_, ()>> = FuturesUnordered::new();
         let ips = if engine.options().media_bind_addresses.is_empty() {
-            platform.udp().local_addresses().unwrap_or_default()
+            match platform.udp().local_addresses() {
+                Ok(ips) => ips,
+                Err(e) => {
+                    tracing::warn!(kind = ?e.kind(), "no local addresses for media sockets");
+                    Vec::new()
+                }
+            }
         } else {
             engine.options().media_bind_addresses.clone()
         };
-        for ip in ips {
-            match platform.udp().bind(std::net::SocketAddr::new(ip, 0)).await {
-                Ok(sock) => {
-                    let Ok(local) = sock.local_addr() else {
-                        continue;
-                    };
-                    let (tx, rx) = mpsc::unbounded();
-                    udp_writers.push((local, tx));
-                    udp_tasks.push(run_udp(sock, local, rx, ev_tx.clone()).boxed_local());
-                }
-                Err(e) => tracing::warn!(kind = ?e.kind(), "could not bind a media socket"),
-            }
-        }
-        engine.set_local_udp_addrs(udp_writers.iter().map(|(a, _)| *a).collect());
+        engine.set_media_ips(ips);
         let mut writers: Vec<(ConnId, mpsc::UnboundedSender<ConnCommand>)> = Vec::new();
         let mut tasks: FuturesUnordered<LocalBoxFuture<'_, ()>> = FuturesUnordered::new();
         let mut subscribers: Vec<mpsc::UnboundedSender<SdkEvent>> = Vec::new();
@@ -439,13 +438,27 @@ impl<P: Platform> SdkDriver<P> {
                             .boxed_local(),
                         );
                     }
+                    Output::Transmit(Transmit::BindUdp { socket, addr }) => {
+                        let (tx, rx) = mpsc::unbounded();
+                        udp_writers.push(UdpWriter {
+                            socket,
+                            local: None,
+                            sends: tx,
+                        });
+                        udp_tasks.push(
+                            bind_udp(platform.udp(), socket, addr, rx, ev_tx.clone()).boxed_local(),
+                        );
+                    }
+                    Output::Transmit(Transmit::CloseUdp { socket }) => {
+                        udp_writers.retain(|w| w.socket != socket);
+                    }
                     Output::Transmit(Transmit::Datagram {
                         source,
                         destination,
                         data,
                     }) => {
-                        if let Some((_, w)) = udp_writers.iter().find(|(a, _)| *a == source) {
-                            let _ = w.unbounded_send((destination, data));
+                        if let Some(w) = udp_writers.iter().find(|w| w.local == Some(source)) {
+                            let _ = w.sends.unbounded_send((destination, data));
                         }
                     }
                     Output::Event(event) => {
@@ -579,16 +592,32 @@ impl<P: Platform> SdkDriver<P> {
                     ConnEvent::Resolved(host, addrs) => {
                         engine.handle_input(Input::HostResolved { now, host, addrs })
                     }
+                    ConnEvent::UdpBound(socket, local) => {
+                        if let Some(w) = udp_writers.iter_mut().find(|w| w.socket == socket) {
+                            w.local = Some(local);
+                        }
+                        engine.handle_input(Input::UdpBound { now, socket, local })
+                    }
+                    ConnEvent::UdpBindFailed(socket, kind) => {
+                        udp_writers.retain(|w| w.socket != socket);
+                        engine.handle_input(Input::UdpBindFailed { now, socket, kind })
+                    }
                     ConnEvent::Datagram {
+                        socket,
                         source,
                         destination,
                         data,
-                    } => engine.handle_input(Input::Datagram {
-                        now,
-                        source,
-                        destination,
-                        data: &data,
-                    }),
+                    } => {
+                        // A closed socket's last datagrams may still be queued: not reported.
+                        if udp_writers.iter().any(|w| w.socket == socket) {
+                            engine.handle_input(Input::Datagram {
+                                now,
+                                source,
+                                destination,
+                                data: &data,
+                            })
+                        }
+                    }
                     ConnEvent::Closed(c) => {
                         writers.retain(|(w, _)| *w != c);
                         engine.handle_input(Input::Closed(now, c))
@@ -608,9 +637,40 @@ enum Step {
     Timer,
 }
 
-/// One media socket: sends what the engine asks, reports what arrives.
+/// Binds one call's media socket and reports the outcome; a bound socket then runs
+/// ([`run_udp`]) until the engine closes it. The socket itself lives in `udp_tasks`, so the
+/// driver can drop its writer to close it.
+async fn bind_udp<U: UdpStack>(
+    udp: &U,
+    socket: UdpSocketId,
+    addr: std::net::SocketAddr,
+    sends: mpsc::UnboundedReceiver<(std::net::SocketAddr, Vec<u8>)>,
+    events: mpsc::UnboundedSender<ConnEvent>,
+) {
+    let bound = match udp.bind(addr).await {
+        Ok(sock) => match sock.local_addr() {
+            Ok(local) => Ok((sock, local)),
+            Err(e) => Err(e.kind()),
+        },
+        Err(e) => Err(e.kind()),
+    };
+    match bound {
+        Ok((sock, local)) => {
+            let _ = events.unbounded_send(ConnEvent::UdpBound(socket, local));
+            run_udp(sock, socket, local, sends, events).await;
+        }
+        Err(kind) => {
+            tracing::warn!(?kind, "could not bind a media socket");
+            let _ = events.unbounded_send(ConnEvent::UdpBindFailed(socket, kind));
+        }
+    }
+}
+
+/// One media socket: sends what the engine asks, reports what arrives, until the engine closes
+/// it (its send queue ends).
 async fn run_udp<S: genesys_webrtc_hal::UdpSocket>(
     sock: S,
+    socket: UdpSocketId,
     local: std::net::SocketAddr,
     mut sends: mpsc::UnboundedReceiver<(std::net::SocketAddr, Vec<u8>)>,
     events: mpsc::UnboundedSender<ConnEvent>,
@@ -639,6 +699,7 @@ async fn run_udp<S: genesys_webrtc_hal::UdpSocket>(
                 errors_in_a_row = 0;
                 let data = buf.get(..n).unwrap_or(&[]).to_vec();
                 let _ = events.unbounded_send(ConnEvent::Datagram {
+                    socket,
                     source,
                     destination: local,
                     data,

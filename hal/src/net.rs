@@ -71,7 +71,8 @@ pub trait UdpStack: ErrorType {
     /// The socket type.
     type Socket: UdpSocket;
 
-    /// Binds a socket to `addr` (port 0 picks a free port).
+    /// Binds a socket to `addr` (port 0 picks a free port). The SDK binds one socket per call
+    /// and media address when the call is answered, and drops it when the call's media is gone.
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = Result<Self::Socket, Self::Error>>;
 
     /// The local interface addresses host candidates can be gathered on.

@@ -1,11 +1,14 @@
-//! Interop with a third-party TURN server: a relay-only softphone call over real loopback
+//! Interop with a third-party TURN server: relay-only softphone calls over real loopback
 //! sockets through coturn (Debian `coturn`, `/usr/bin/turnserver`, long-term credentials, UDP
-//! only), started by this test on a free port. Audio is checked both ways (Goertzel) and the
-//! selected candidate pair must be the relayed one.
+//! only), started by each test on a free port. Audio is checked both ways (Goertzel) and the
+//! selected candidate pair must be the relayed one. Two concurrent relayed calls each hold an
+//! allocation of their own: every call has its own media socket, and coturn keys allocations by
+//! 5-tuple (one socket for both would get 437 Allocation Mismatch for the second).
 //!
 //! Needs `/usr/bin/turnserver` (`scripts/test.sh` installs `coturn`): without it the test fails,
 //! it does not skip.
 
+use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,10 +94,8 @@ fn start_coturn(port: u16) -> Coturn {
     }
 }
 
-#[test]
-fn relay_only_call_through_coturn() {
-    let port = free_udp_port();
-    let _coturn = start_coturn(port);
+/// A relay-only fake cloud whose only TURN server is coturn on 127.0.0.1:`port`.
+fn relay_only_config(port: u16) -> CloudConfig {
     let mut config = CloudConfig::for_environment(REALM).relay_only();
     config.turn_servers = vec![IceServerConfig::turn(
         "127.0.0.1",
@@ -103,6 +104,14 @@ fn relay_only_call_through_coturn() {
         USER,
         PASSWORD,
     )];
+    config
+}
+
+#[test]
+fn relay_only_call_through_coturn() {
+    let port = free_udp_port();
+    let _coturn = start_coturn(port);
+    let config = relay_only_config(port);
     let (server, sdk, thread, mut events) = signed_in_to(config, |b| b);
     let (call, sid) = answered_call(
         &server,
@@ -150,6 +159,88 @@ fn relay_only_call_through_coturn() {
         matches!(e, SdkEvent::SessionEnded { .. })
     })
     .is_some());
+    drop(events);
+    drop(sdk);
+    thread.join().unwrap();
+}
+
+#[test]
+fn two_concurrent_relay_only_calls_through_coturn() {
+    let port = free_udp_port();
+    let _coturn = start_coturn(port);
+    let (server, sdk, thread, mut events) = signed_in_to(relay_only_config(port), |b| b);
+    let mut calls = Vec::new();
+    for (mode, tone_hz) in [
+        (Negotiation::Jingle, 1000.0),
+        (Negotiation::SdpOverXmpp, 1500.0),
+    ] {
+        calls.push(answered_call(
+            &server,
+            &sdk,
+            &mut events,
+            CallOptions {
+                mode,
+                codec: PreferredCodec::Opus,
+                tone_hz,
+                ..CallOptions::default()
+            },
+        ));
+    }
+    let (audio, recorded) = tone_audio(&sdk, 200);
+    // The first statistics of each call report its selected pair.
+    let mut paths = BTreeMap::new();
+    while paths.len() < 2 {
+        let Some(SdkEvent::Session {
+            session_id,
+            event: SessionEvent::SelectedPath(path),
+        }) = next_event(&mut events, Duration::from_secs(10), |e| {
+            matches!(
+                e,
+                SdkEvent::Session {
+                    event: SessionEvent::SelectedPath(_),
+                    ..
+                }
+            )
+        })
+        else {
+            panic!("no selected pair reported for both calls: {paths:?}")
+        };
+        paths.insert(session_id, path);
+    }
+    audio.join().unwrap().unwrap();
+    for (_, sid) in &calls {
+        let path = paths.get(sid).expect("a pair for each call");
+        assert!(path.relayed, "{sid}: {path:?}");
+    }
+    let locals: Vec<_> = paths.values().map(|p| p.local).collect();
+    assert_ne!(locals[0], locals[1], "two relayed addresses");
+
+    for (call, sid) in &calls {
+        let (rate, heard) = server.with_cloud(|c| c.received_audio(*call));
+        let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+        assert!(
+            Goertzel::detect(tail, 440.0, rate),
+            "{sid}: the far end hears our 440 Hz through coturn"
+        );
+    }
+    // Our playout mixes both calls: each far end's tone carries about half of the energy.
+    let played = recorded.lock().unwrap().clone();
+    let tail = &played[played.len().saturating_sub(48_000)..];
+    let ratios = [1000.0, 1500.0].map(|hz| Goertzel::energy_ratio(tail, hz, 48_000));
+    assert!(
+        ratios.iter().all(|r| *r > 0.3) && ratios.iter().sum::<f32>() > 0.8,
+        "we hear both far ends through coturn: energy ratios {ratios:?}"
+    );
+
+    for (_, sid) in &calls {
+        smol::block_on(sdk.end_session(sid)).unwrap();
+    }
+    for _ in 0..2 {
+        assert!(next_event(&mut events, Duration::from_secs(10), |e| {
+            matches!(e, SdkEvent::SessionEnded { .. })
+        })
+        .is_some());
+    }
     drop(events);
     drop(sdk);
     thread.join().unwrap();

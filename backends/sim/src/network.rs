@@ -11,6 +11,13 @@
 //! changes latency at any time (a latency spike), [`SimNetwork::set_datagram_loss`] drops media
 //! datagrams and [`SimNetwork::set_datagram_reorder`] holds some back so later ones overtake
 //! them. The fake cloud adds its own (REST statuses, silence, closing the streams).
+//!
+//! Media sockets: the engine binds its own UDP sockets per call ([`Transmit::BindUdp`] on
+//! 127.0.0.1); the network answers at once, at the same virtual instant, with distinct ports from
+//! [`ENGINE_MEDIA_ADDR`]'s up (the first call's socket gets that address), and forgets a socket
+//! on [`Transmit::CloseUdp`]: datagrams to it are dropped from then on, like a closed port's.
+//! [`SimNetwork::open_udp_sockets`] counts the open ones, [`SimNetwork::fail_udp_binds`]
+//! makes binds fail and [`SimNetwork::set_udp_bind_latency`] delays their answers.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -19,7 +26,7 @@ use std::time::{Duration, Instant};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use genesys_webrtc::engine::{
-    ConnId as EngineConn, ConnectFailure, Input, Output, Transmit, FRAME_SAMPLES,
+    ConnId as EngineConn, ConnectFailure, Input, Output, Transmit, UdpSocketId, FRAME_SAMPLES,
 };
 use genesys_webrtc::media::tone::ToneGenerator;
 use genesys_webrtc::{Engine, SdkEvent};
@@ -41,11 +48,16 @@ enum Delivery {
     ToEngineDatagram(SocketAddr, SocketAddr, Vec<u8>),
     ToTurnDatagram(SocketAddr, SocketAddr, Vec<u8>),
     Resolved(String, Vec<std::net::IpAddr>),
+    /// The outcome of a bind (kept in `udp_pending`) reaches the engine.
+    UdpBind(u64),
 }
 
-/// The engine's media socket in the simulation (loopback, in memory only).
+/// The address of the engine's first media socket in the simulation (loopback, in memory
+/// only): the first call binds it; later sockets get the next free ports (up to 49 999).
 pub const ENGINE_MEDIA_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 40_000);
+/// How many ports the engine's media sockets are given from (from [`ENGINE_MEDIA_ADDR`]'s).
+const ENGINE_MEDIA_PORTS: u16 = 10_000;
 /// The fake cloud's media peer address in the simulation.
 pub const CLOUD_MEDIA_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 50_000);
@@ -103,6 +115,18 @@ pub struct SimNetwork {
     record_playout: bool,
     hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
     turn: Option<crate::turn::TurnServer>,
+    /// The engine's open media sockets, by local address.
+    udp: BTreeMap<SocketAddr, UdpSocketId>,
+    /// Offset from [`ENGINE_MEDIA_ADDR`]'s port of the next port to try.
+    udp_next: u16,
+    udp_binds: u64,
+    /// Binds still to fail, and with which error.
+    udp_fail: (u32, ErrorKind),
+    /// Datagrams the engine sent from a socket that was not open.
+    udp_stray: u64,
+    udp_bind_latency: Duration,
+    /// Bind outcomes waiting for their delivery, by socket id.
+    udp_pending: BTreeMap<u64, Result<SocketAddr, ErrorKind>>,
 }
 
 /// Where a media datagram goes.
@@ -121,7 +145,7 @@ impl SimNetwork {
     /// the thread that created it.
     pub fn new(mut engine: Engine, mut cloud: FakeCloud, start: Instant, seed: u64) -> Self {
         crate::seeded::seed_thread(seed);
-        engine.set_local_udp_addrs(vec![ENGINE_MEDIA_ADDR]);
+        engine.set_media_ips(vec![ENGINE_MEDIA_ADDR.ip()]);
         cloud.set_media_addr(CLOUD_MEDIA_ADDR);
         cloud.config_mut().media_port_per_call = true;
         SimNetwork {
@@ -149,7 +173,91 @@ impl SimNetwork {
             record_playout: false,
             hosts: std::collections::BTreeMap::new(),
             turn: None,
+            udp: BTreeMap::new(),
+            udp_next: 0,
+            udp_binds: 0,
+            udp_fail: (0, ErrorKind::Other),
+            udp_stray: 0,
+            udp_bind_latency: Duration::ZERO,
+            udp_pending: BTreeMap::new(),
         }
+    }
+
+    /// The engine's media sockets open now (bound and not closed).
+    pub fn open_udp_sockets(&self) -> usize {
+        self.udp.len()
+    }
+
+    /// Media sockets bound so far.
+    pub fn udp_sockets_bound(&self) -> u64 {
+        self.udp_binds
+    }
+
+    /// The local addresses of the engine's open media sockets.
+    pub fn udp_socket_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.keys().copied().collect()
+    }
+
+    /// Makes the next `count` media socket binds fail with `kind`.
+    pub fn fail_udp_binds(&mut self, count: u32, kind: ErrorKind) {
+        self.udp_fail = (count, kind);
+    }
+
+    /// Datagrams the engine sent from a media socket that was not open (a bug if not zero).
+    pub fn stray_datagrams(&self) -> u64 {
+        self.udp_stray
+    }
+
+    /// Answers binds after `latency` instead of at once (zero: at once again), as a slow
+    /// platform would. The port is taken when the bind is asked for.
+    pub fn set_udp_bind_latency(&mut self, latency: Duration) {
+        self.udp_bind_latency = latency;
+    }
+
+    /// Hands the engine a bind's outcome, now or after the bind latency.
+    fn answer_bind(&mut self, socket: UdpSocketId, outcome: Result<SocketAddr, ErrorKind>) {
+        if !self.udp_bind_latency.is_zero() {
+            self.udp_pending.insert(socket.0, outcome);
+            let at = self.now + self.udp_bind_latency;
+            self.push(at, Delivery::UdpBind(socket.0));
+            return;
+        }
+        let now = self.now;
+        match outcome {
+            Ok(local) => self
+                .engine
+                .handle_input(Input::UdpBound { now, socket, local }),
+            Err(kind) => self
+                .engine
+                .handle_input(Input::UdpBindFailed { now, socket, kind }),
+        }
+    }
+
+    /// Answers a bind: the next free port, or the failure asked for.
+    fn bind_udp(&mut self, socket: UdpSocketId, addr: SocketAddr) {
+        if self.udp_fail.0 > 0 {
+            self.udp_fail.0 -= 1;
+            let kind = self.udp_fail.1;
+            self.answer_bind(socket, Err(kind));
+            return;
+        }
+        let free = (0..ENGINE_MEDIA_PORTS)
+            .map(|i| (self.udp_next + i) % ENGINE_MEDIA_PORTS)
+            .map(|off| {
+                (
+                    off,
+                    SocketAddr::new(addr.ip(), ENGINE_MEDIA_ADDR.port() + off),
+                )
+            })
+            .find(|(_, a)| !self.udp.contains_key(a));
+        let Some((off, local)) = free else {
+            self.answer_bind(socket, Err(ErrorKind::Other));
+            return;
+        };
+        self.udp_next = (off + 1) % ENGINE_MEDIA_PORTS;
+        self.udp.insert(local, socket);
+        self.udp_binds += 1;
+        self.answer_bind(socket, Ok(local));
     }
 
     /// Starts a TURN server on [`TURN_ADDR`] accepting the cloud's default TURN credentials
@@ -418,7 +526,7 @@ impl SimNetwork {
             }
             while let Some((source, destination, data)) = self.cloud.poll_datagram() {
                 progressed = true;
-                if destination == ENGINE_MEDIA_ADDR {
+                if self.udp.contains_key(&destination) {
                     self.send_datagram(source, destination, data, Hop::Engine);
                 } else if self
                     .turn
@@ -432,7 +540,7 @@ impl SimNetwork {
                 self.turn.as_mut().and_then(|t| t.poll_datagram())
             {
                 progressed = true;
-                if destination == ENGINE_MEDIA_ADDR {
+                if self.udp.contains_key(&destination) {
                     self.send_datagram(source, destination, data, Hop::Engine);
                 } else if is_cloud_media(destination) {
                     self.send_datagram(source, destination, data, Hop::Cloud);
@@ -519,11 +627,17 @@ impl SimNetwork {
                 let at = self.now + self.latency();
                 self.push(at, Delivery::Resolved(host, addrs));
             }
+            Transmit::BindUdp { socket, addr } => self.bind_udp(socket, addr),
+            Transmit::CloseUdp { socket } => self.udp.retain(|_, s| *s != socket),
             Transmit::Datagram {
                 source,
                 destination,
                 data,
             } => {
+                if !self.udp.contains_key(&source) {
+                    self.udp_stray += 1;
+                    return;
+                }
                 if is_cloud_media(destination) {
                     self.send_datagram(source, destination, data, Hop::Cloud);
                 } else if self
@@ -678,13 +792,31 @@ impl SimNetwork {
                 self.engine
                     .handle_input(Input::HostResolved { now, host, addrs })
             }
-            Delivery::ToEngineDatagram(source, destination, data) => {
+            // A socket closed meanwhile gets nothing.
+            Delivery::ToEngineDatagram(source, destination, data)
+                if self.udp.contains_key(&destination) =>
+            {
                 self.engine.handle_input(Input::Datagram {
                     now,
                     source,
                     destination,
                     data: &data,
                 })
+            }
+            Delivery::ToEngineDatagram(..) => {}
+            Delivery::UdpBind(id) => {
+                let socket = UdpSocketId(id);
+                match self.udp_pending.remove(&id) {
+                    Some(Ok(local)) => {
+                        self.engine
+                            .handle_input(Input::UdpBound { now, socket, local })
+                    }
+                    Some(Err(kind)) => {
+                        self.engine
+                            .handle_input(Input::UdpBindFailed { now, socket, kind })
+                    }
+                    None => {}
+                }
             }
         }
     }

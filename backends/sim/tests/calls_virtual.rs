@@ -330,6 +330,9 @@ fn two_hundred_concurrent_calls_in_virtual_time() {
         .filter(|(_, e)| matches!(e, SdkEvent::Error(_)))
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
+    // Each call has its own media socket.
+    assert_eq!(sim.open_udp_sockets(), 200);
+    assert_eq!(sim.engine().sizes().udp_sockets, 200);
     let sids: Vec<String> = sim.engine().sessions().map(|s| s.id.clone()).collect();
     for sid in sids {
         let now = sim.now();
@@ -344,6 +347,9 @@ fn two_hundred_concurrent_calls_in_virtual_time() {
         .filter(|(_, e)| matches!(e, SdkEvent::SessionEnded { .. }))
         .count();
     assert_eq!(ended, 200);
+    assert_eq!(sim.open_udp_sockets(), 0, "every call's socket closed");
+    assert_eq!(sim.engine().sizes().udp_sockets, 0);
+    assert_eq!(sim.stray_datagrams(), 0);
     println!(
         "200 calls set up and torn down in {:?} of wall time",
         wall.elapsed()

@@ -248,51 +248,90 @@ fn a_long_relayed_call_refreshes_its_allocation() {
     assert_audio_both_ways(&mut sim, call);
 }
 
-/// Calls share the SDK's media socket, and a TURN allocation is one per 5-tuple: a second
-/// relay-only call is refused (coturn answers 437, allocation mismatch; the simulator's
-/// turn-server-proto answers 401) and ends at once, while the first call's relayed media keeps
-/// flowing (the second call's relay never takes its datagrams).
+/// Each call has its own media socket, so each holds its own TURN allocation (a TURN server
+/// keys allocations by 5-tuple; with one shared socket the second call's Allocate was refused):
+/// two concurrent relay-only calls connect through the relay from two sockets, with audio both
+/// ways on both (the far ends play 1 kHz and 1.5 kHz, both heard in our mix, and each far end
+/// hears our 440 Hz), and both allocations are deleted and both sockets closed at hang-up.
 #[test]
-fn a_second_relayed_call_on_the_same_socket_fails_without_disturbing_the_first() {
+fn two_concurrent_relayed_calls_each_hold_their_own_allocation() {
     let config = CloudConfig::for_environment(ENV).relay_only();
     let mut sim = SimNetwork::ready_user_with_turn(config, 306, |b| b);
     sim.start_audio(Some(440.0), true);
     let (call1, sid1) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
     assert!(connected(&mut sim, &sid1));
     sim.run_for(Duration::from_secs(1));
-
-    let (_call2, sid2) = accepted_call(&mut sim, Negotiation::SdpOverXmpp);
-    let i = sim
-        .run_until_event(
-            Duration::from_secs(10),
-            |e| matches!(e, SdkEvent::SessionEnded { session, .. } if session.id == sid2),
-        )
-        .expect("the second call ends");
-    let SdkEvent::SessionEnded { reason, .. } = &sim.events()[i].1 else {
-        unreachable!()
-    };
-    assert_eq!(*reason, TerminateReason::FailedTransport);
+    let (call2, sid2) = sim.ring_and_accept(CallOptions {
+        mode: Negotiation::SdpOverXmpp,
+        codec: PreferredCodec::Opus,
+        tone_hz: 1500.0,
+        ..CallOptions::default()
+    });
     assert!(
-        sim.events().iter().any(|(_, e)| matches!(
-            e,
-            SdkEvent::Error(err) if err.details.contains(&sid2) && err.details.contains("TURN allocation")
-        )),
-        "the second call reports its refused allocation"
+        connected(&mut sim, &sid2),
+        "the second relayed call connects"
+    );
+    // Past the first statistics (5 s), which report the selected pair.
+    sim.run_for(Duration::from_secs(6));
+
+    assert_eq!(sim.turn().unwrap().stats().allocations, 2);
+    assert_eq!(sim.open_udp_sockets(), 2);
+    let sources: std::collections::BTreeSet<_> = sim
+        .transmits()
+        .iter()
+        .filter_map(|(_, t)| match t {
+            Transmit::Datagram {
+                source,
+                destination,
+                ..
+            } if *destination == TURN_ADDR => Some(*source),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sources.len(),
+        2,
+        "two sockets talk to the TURN server: {sources:?}"
+    );
+    let paths: Vec<SelectedPath> = [&sid1, &sid2]
+        .into_iter()
+        .map(|sid| selected_path(&sim, sid).expect("the selected pair is reported"))
+        .collect();
+    assert!(paths.iter().all(|p| p.relayed), "{paths:?}");
+    assert_ne!(paths[0].local, paths[1].local, "two relayed addresses");
+    assert!(
+        !sim.events()
+            .iter()
+            .any(|(_, e)| matches!(e, SdkEvent::Error(_) | SdkEvent::SessionEnded { .. })),
+        "no error, no call ended"
+    );
+    for call in [call1, call2] {
+        let (rate, heard) = sim.cloud().received_audio(call);
+        let tail = last(&heard, rate, 1.0);
+        assert!(
+            Goertzel::detect(tail, 440.0, rate),
+            "call {call:?}: the far end hears 440 Hz ({} dBFS)",
+            Goertzel::power_dbfs(tail, 440.0, rate)
+        );
+    }
+    // Our playout mixes the two calls: each tone carries about half of its energy.
+    let played = last(sim.playout(), 48_000, 1.0).to_vec();
+    let ratios = [1000.0, 1500.0].map(|hz| Goertzel::energy_ratio(&played, hz, 48_000));
+    assert!(
+        ratios.iter().all(|r| *r > 0.3) && ratios.iter().sum::<f32>() > 0.8,
+        "we hear 1 kHz and 1.5 kHz: energy ratios {ratios:?}"
     );
 
-    // The first call is untouched: audio both ways over the following seconds.
-    sim.clear_playout();
-    let heard_before = sim.cloud().received_audio(call1).1.len();
-    sim.run_for(Duration::from_secs(3));
-    let (rate, heard) = sim.cloud().received_audio(call1);
-    assert!(Goertzel::detect(&heard[heard_before..], 440.0, rate));
-    let played = last(sim.playout(), 48_000, 1.0).to_vec();
-    assert!(Goertzel::detect(&played, 1000.0, 48_000));
-    assert!(!sim
-        .events()
-        .iter()
-        .any(|(_, e)| matches!(e, SdkEvent::SessionEnded { session, .. } if session.id == sid1)));
-    assert_eq!(sim.turn().unwrap().stats().allocations, 1);
+    for sid in [&sid1, &sid2] {
+        let now = sim.now();
+        sim.engine().end_session(now, sid).unwrap();
+    }
+    sim.pump();
+    sim.run_for(Duration::from_secs(6));
+    assert_eq!(sim.engine().sessions().count(), 0);
+    assert_eq!(sim.turn().unwrap().stats().deletions, 2);
+    assert_eq!(sim.open_udp_sockets(), 0);
+    assert_eq!(sim.stray_datagrams(), 0);
 }
 
 /// The deallocation is retransmitted after the session ended: with every datagram lost for a

@@ -64,9 +64,11 @@ pub(crate) struct JingleState {
 /// (they are retransmitted meanwhile).
 pub(crate) const DEALLOCATION_GRACE: Duration = Duration::from_secs(5);
 
-/// The closed media of an ended session whose TURN deallocation is not answered yet.
+/// The closed media of an ended session whose TURN deallocation is not answered yet, with the
+/// sockets it still uses.
 pub(crate) struct ClosingMedia {
     pub(crate) media: CallMedia,
+    pub(crate) sockets: super::udp::CallSockets,
     /// Its next timeout.
     pub(crate) next: Instant,
     /// Dropped at this instant at the latest.
@@ -80,6 +82,8 @@ pub(crate) struct CallSession {
     pub(crate) offer_sdp: String,
     pub(crate) jingle: Option<JingleState>,
     pub(crate) media: Option<CallMedia>,
+    /// The call's own UDP sockets (requested when it is answered).
+    pub(crate) sockets: super::udp::CallSockets,
     pub(crate) connection_state: ConnectionState,
     pub(crate) remote_candidates: Vec<CandidateFragment>,
     pub(crate) remote_end_of_candidates: bool,
@@ -97,11 +101,6 @@ pub(crate) struct CallSession {
 }
 
 impl Engine {
-    /// Tells the engine which local UDP sockets media may use (one bound socket per address).
-    pub fn set_local_udp_addrs(&mut self, addrs: Vec<SocketAddr>) {
-        self.local_udp = addrs;
-    }
-
     /// Active media sessions.
     pub fn sessions(&self) -> impl Iterator<Item = &SessionInfo> {
         self.sessions.values().map(|c| &c.info)
@@ -532,6 +531,7 @@ impl Engine {
                 offer_sdp: sdp,
                 jingle,
                 media: None,
+                sockets: super::udp::CallSockets::default(),
                 connection_state: ConnectionState::Starting,
                 remote_candidates: Vec::new(),
                 remote_end_of_candidates: false,
@@ -561,7 +561,28 @@ impl Engine {
         }
     }
 
-    fn answer(&mut self, now: Instant, sid: &str) {
+    /// Answers the offer of `sid`: first has the call's sockets bound (the answer is made again
+    /// from `udp::sockets_settled` once every bind is answered), then builds the media on them.
+    pub(crate) fn answer(&mut self, now: Instant, sid: &str) {
+        let Some(call) = self.sessions.get(sid) else {
+            return;
+        };
+        if call.media.is_some() || call.ending.is_some() {
+            return;
+        }
+        let (requested, settled) = (call.sockets.requested(), call.sockets.settled());
+        if !requested {
+            if self.bind_call_sockets(sid) {
+                return;
+            }
+        } else if !settled {
+            return;
+        }
+        let local_addrs = self
+            .sessions
+            .get(sid)
+            .map(|c| c.sockets.bound())
+            .unwrap_or_default();
         let relay_only = self
             .ice
             .as_ref()
@@ -569,7 +590,7 @@ impl Engine {
         let mut ice_servers = self.ice_servers_for_media();
         ice_servers.extend(self.opts.ice_servers.iter().cloned());
         let config = MediaConfig {
-            local_addrs: self.local_udp.clone(),
+            local_addrs,
             ice_servers,
             relay_only,
             send_audio: true,
@@ -589,6 +610,11 @@ impl Engine {
             }
         };
         call.media = Some(media);
+        if call.muted {
+            if let Some(m) = call.media.as_mut() {
+                m.set_send_muted(true);
+            }
+        }
         call.state = CallState::Active;
         call.audio.configure(call.media.as_ref(), &self.opts.audio);
         let buffered = std::mem::take(&mut call.remote_candidates);
@@ -789,18 +815,26 @@ impl Engine {
         // grow with every call).
         self.sdp_over_xmpp_ids.remove(sid);
         let had_media = call.media.is_some();
-        if let Some(mut m) = call.media.take() {
-            m.close();
-            // Only the TURN deallocations (Refresh with lifetime 0) of the closed media leave;
-            // the media is kept until they are answered (see `closing_media_timeouts`).
-            let next = self.drain_closing_media(&mut m);
-            if m.is_deallocating() {
-                self.closing_media.push(ClosingMedia {
-                    media: m,
-                    next,
-                    until: now + DEALLOCATION_GRACE,
-                });
+        let sockets = std::mem::take(&mut call.sockets);
+        match call.media.take() {
+            Some(mut m) => {
+                m.close();
+                // Only the TURN deallocations (Refresh with lifetime 0) of the closed media
+                // leave; the media and its sockets are kept until they are answered (see
+                // `closing_media_timeouts`).
+                let next = self.drain_closing_media(&mut m);
+                if m.is_deallocating() {
+                    self.closing_media.push(ClosingMedia {
+                        media: m,
+                        sockets,
+                        next,
+                        until: now + DEALLOCATION_GRACE,
+                    });
+                } else {
+                    self.close_sockets(&sockets);
+                }
             }
+            None => self.close_sockets(&sockets),
         }
         tracing::info!(session_id = %sid, reason = reason.as_str(), "session ended");
         if had_media {
@@ -946,12 +980,20 @@ impl Engine {
                 c.next = self.drain_closing_media(&mut c.media);
             }
         }
-        closing.retain(|c| now < c.until && c.media.is_deallocating());
+        let (keep, done): (Vec<_>, Vec<_>) = closing
+            .into_iter()
+            .partition(|c| now < c.until && c.media.is_deallocating());
+        for c in &done {
+            self.close_sockets(&c.sockets);
+        }
+        let mut closing = keep;
         closing.append(&mut self.closing_media);
         self.closing_media = closing;
     }
 
-    /// A UDP datagram for media arrived on one of our sockets (`destination`).
+    /// A UDP datagram for media arrived on one of our sockets (`destination`): it goes to the
+    /// call (or closed media) owning that socket, whose media keeps what is its own (STUN and
+    /// TURN responses, what str0m accepts) and drops the rest.
     pub(crate) fn on_datagram(
         &mut self,
         now: Instant,
@@ -968,19 +1010,21 @@ impl Engine {
         let sid = self
             .sessions
             .iter()
-            .find(|(_, c)| c.media.as_ref().is_some_and(|m| m.accepts(&input)))
+            .find(|(_, c)| c.media.is_some() && c.sockets.has(destination))
             .map(|(k, _)| k.clone());
         let Some(sid) = sid else {
             if let Some(i) = self
                 .closing_media
                 .iter()
-                .position(|c| c.media.accepts(&input))
+                .position(|c| c.sockets.has(destination))
             {
                 let mut c = self.closing_media.swap_remove(i);
                 c.media.handle_input(input);
                 c.next = self.drain_closing_media(&mut c.media);
                 if c.media.is_deallocating() {
                     self.closing_media.push(c);
+                } else {
+                    self.close_sockets(&c.sockets);
                 }
                 return;
             }

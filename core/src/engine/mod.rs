@@ -2,7 +2,8 @@
 //!
 //! Inputs are API calls (methods) and [`Input`]s (timeouts and socket events, each with the
 //! current [`Instant`]). Outputs come from [`Engine::poll_output`]: [`Transmit`]s for the driver
-//! (open a connection, write bytes, close), [`SdkEvent`]s for the application, and the next
+//! (open a connection, write bytes, close; bind a call's media UDP socket, send a datagram,
+//! close the socket), [`SdkEvent`]s for the application, and the next
 //! [`Output::Timeout`]. After every input or API call, drain `poll_output` until it returns a
 //! timeout. Same inputs (and seed) give the same outputs; this is what fuzzing, property tests
 //! and the simulator rely on.
@@ -25,6 +26,7 @@ mod rest_calls;
 mod sizes;
 mod stanzas;
 mod stream;
+mod udp;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -54,6 +56,10 @@ pub use sizes::EngineSizes;
 /// Identifies one byte-stream connection the driver opened for the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
+
+/// Identifies one media UDP socket the driver binds for the engine ([`Transmit::BindUdp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UdpSocketId(pub u64);
 
 /// Something the driver must do on the network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,9 +94,26 @@ pub enum Transmit {
         /// The host name.
         host: String,
     },
+    /// Bind a UDP socket for one call's media to `addr` (an IP with port 0: any free port) and
+    /// report [`Input::UdpBound`] with its local address, or [`Input::UdpBindFailed`]. The
+    /// socket stays open until [`Transmit::CloseUdp`]; every datagram arriving on it is
+    /// reported as [`Input::Datagram`] with the bound address as `destination`.
+    BindUdp {
+        /// Socket id chosen by the engine.
+        socket: UdpSocketId,
+        /// Where to bind.
+        addr: std::net::SocketAddr,
+    },
+    /// Close a socket of [`Transmit::BindUdp`] (its call's media is gone). The engine forgets
+    /// it; datagrams still arriving for it must not be reported.
+    CloseUdp {
+        /// Socket.
+        socket: UdpSocketId,
+    },
     /// Send a UDP datagram for media from our socket bound to `source`.
     Datagram {
-        /// One of the addresses given to [`Engine::set_local_udp_addrs`].
+        /// The local address of an open socket, as reported by [`Input::UdpBound`] (unique
+        /// among open sockets, so it names the socket).
         source: std::net::SocketAddr,
         /// Where to.
         destination: std::net::SocketAddr,
@@ -129,6 +152,25 @@ pub enum Input<'a> {
         host: String,
         /// Its addresses (empty: not resolvable).
         addrs: Vec<std::net::IpAddr>,
+    },
+    /// A [`Transmit::BindUdp`] succeeded.
+    UdpBound {
+        /// When.
+        now: Instant,
+        /// The socket.
+        socket: UdpSocketId,
+        /// Its local address (the port the platform picked).
+        local: std::net::SocketAddr,
+    },
+    /// A [`Transmit::BindUdp`] failed; the socket does not exist (no [`Transmit::CloseUdp`]
+    /// follows).
+    UdpBindFailed {
+        /// When.
+        now: Instant,
+        /// The socket.
+        socket: UdpSocketId,
+        /// The HAL error kind.
+        kind: ErrorKind,
     },
     /// A UDP datagram arrived on our socket bound to `destination`.
     Datagram {
@@ -293,7 +335,9 @@ pub struct Engine {
     sessions: BTreeMap<String, calls::CallSession>,
     /// Closed media of ended sessions, kept while their TURN deallocations are unanswered.
     closing_media: Vec<calls::ClosingMedia>,
-    local_udp: Vec<std::net::SocketAddr>,
+    /// Where each call's media sockets are bound (one per address; [`Engine::set_media_ips`]).
+    media_ips: Vec<std::net::IpAddr>,
+    next_udp: u64,
     route: media_route::MediaRoute,
     /// The station keeps a persistent connection with one call appearance (§9.3).
     persistent_station: bool,
@@ -359,7 +403,8 @@ impl Engine {
             conversations: BTreeMap::new(),
             sessions: BTreeMap::new(),
             closing_media: Vec::new(),
-            local_udp: Vec::new(),
+            media_ips: Vec::new(),
+            next_udp: 1,
             route,
             persistent_station: false,
             call_appearances: 1,
@@ -441,6 +486,14 @@ impl Engine {
             Input::HostResolved { now, host, addrs } => {
                 self.advance(now);
                 self.on_host_resolved(host, addrs);
+            }
+            Input::UdpBound { now, socket, local } => {
+                self.advance(now);
+                self.on_udp_bound(now, socket, local);
+            }
+            Input::UdpBindFailed { now, socket, kind } => {
+                self.advance(now);
+                self.on_udp_bind_failed(now, socket, kind);
             }
             Input::Datagram {
                 now,

@@ -30,6 +30,9 @@ pub struct EngineSizes {
     pub pending_subscribes: usize,
     /// Events and transmits queued for `poll_output`.
     pub queued_outputs: usize,
+    /// Media UDP sockets held open (one per media address per session, or per closed media
+    /// awaiting its TURN deallocation; see [`Engine::open_udp_sockets`]).
+    pub udp_sockets: usize,
 }
 
 impl Engine {
@@ -46,6 +49,7 @@ impl Engine {
             place_call_results: self.place_call_results.len(),
             pending_subscribes: self.pending_subscribes.len(),
             queued_outputs: self.queue.len(),
+            udp_sockets: self.open_udp_sockets(),
         }
     }
 }

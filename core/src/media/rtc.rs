@@ -146,7 +146,7 @@ const PT_TELE_8K: u8 = 126;
 /// How to build the media session of one call.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    /// Bound UDP sockets, one host candidate each.
+    /// The local addresses of the call's own bound UDP sockets, one host candidate each.
     pub local_addrs: Vec<SocketAddr>,
     /// STUN/TURN servers from discovery (PROTOCOL 5). `stun:` and `turn:` (UDP, with
     /// credentials) with an IP literal are used; see the module docs.
@@ -886,10 +886,11 @@ impl CallMedia {
         }
     }
 
-    /// Whether `input` belongs to this call, for routing datagrams when several calls share
-    /// the local sockets: a response to one of our STUN transactions, or what str0m's
-    /// `Rtc::accepts` recognises (the nominated peer, ICE credentials, a known remote
-    /// candidate). Timeouts are always accepted.
+    /// Whether `input` belongs to this call: a response to one of our STUN transactions, or
+    /// what str0m's `Rtc::accepts` recognises (the nominated peer, ICE credentials, a known
+    /// remote candidate). Timeouts are always accepted. Only needed to share one socket between
+    /// calls; the engine gives each call sockets of its own and routes by socket, and
+    /// [`CallMedia::handle_input`] drops what this would refuse.
     pub fn accepts(&self, input: &MediaInput<'_>) -> bool {
         let MediaInput::Receive {
             now,

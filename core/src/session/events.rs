@@ -203,4 +203,19 @@ pub enum SessionEvent {
     /// TURN relay), when first known and when it changes (the JS stats' selected candidate
     /// pair).
     SelectedPath(SelectedPath),
+    /// A media UDP socket of this session could not be bound. When no socket of the session
+    /// could be, the session fails (`terminated` with `failed-transport` follows); otherwise it
+    /// goes on with the sockets that were bound.
+    MediaSocketFailed(MediaSocketError),
+}
+
+/// Why a session's media socket is missing: the platform refused to bind it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not bind a media UDP socket on {addr}: {kind:?}")]
+#[non_exhaustive]
+pub struct MediaSocketError {
+    /// The address asked for (the media IP, port 0).
+    pub addr: std::net::SocketAddr,
+    /// The HAL error kind the platform reported.
+    pub kind: genesys_webrtc_hal::ErrorKind,
 }

@@ -13,14 +13,15 @@
 //! Does not touch sockets or str0m. Credentials are handed to the crate and never logged; the
 //! crate's own `tracing` spans skip its configuration.
 //!
-//! A TURN allocation is identified by its 5-tuple, so two calls on the same local socket and
-//! server cannot both hold one: the second Allocate is refused (437 from coturn) and reported
-//! as a failure; [`Relay::owns`] keeps each call to its own responses so the first call's
-//! relayed media is not disturbed. After [`Relay::close`] only the answer to the deallocation
-//! is still taken, and the deallocation is retransmitted until it comes
-//! ([`Relay::is_deallocating`]; the engine keeps an ended session's media up to 5 s for it). If
-//! none comes, the allocation lives on at the server until it expires (at most 30 minutes) and
-//! a new call on the same socket is refused until then.
+//! A TURN allocation is identified by its 5-tuple, so each call's relay runs from the call's
+//! own local socket (the engine binds sockets per call, `engine/udp.rs`): two calls on one
+//! socket could not both hold an allocation (coturn refuses the second Allocate with 437).
+//! [`Relay::owns`] still takes only the relay's own traffic from its server. After
+//! [`Relay::close`] only the answer to the deallocation is taken, and the deallocation is
+//! retransmitted until it comes ([`Relay::is_deallocating`]; the engine keeps an ended
+//! session's media and socket up to 5 s for it, then closes the socket). If none comes, the
+//! allocation lives on at the server until it expires (at most 30 minutes); no later call uses
+//! that socket.
 //!
 //! Untrusted input: the server's datagrams are parsed by the crate (`stun-types`), after one
 //! check of ours for a NONCE that panics `stun-proto` 2.0.4 ([`has_crashing_nonce`]); the
@@ -199,9 +200,8 @@ impl Relay {
     /// Whether a datagram from `source` to `destination` is this relay's traffic: from its
     /// server to its local socket, and either a response to one of its requests (matched by
     /// transaction id) or, once allocated, anything else (Data indications, ChannelData).
-    /// Several calls share the local sockets: a call whose Allocate is still pending (or was
-    /// refused, 437, because another call holds the allocation of this 5-tuple) must not take
-    /// the media of the call that has it.
+    /// A call's relays share its socket (one per TURN server), and a refused or pending
+    /// Allocate must not take what belongs to another relay.
     pub(crate) fn owns(&self, source: SocketAddr, destination: SocketAddr, data: &[u8]) -> bool {
         if source != self.server() || destination != self.local() {
             return false;
