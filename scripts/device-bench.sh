@@ -65,8 +65,10 @@ for a in $link_args; do link_flags+=(-C "link-arg=$a"); done
 if [ "$build" = 1 ]; then
   echo "== building the device softphone (profile device, --no-default-features --features release-max-level-info, link args: ${link_args:-none})"
   # `cargo rustc` gives the flags to the final link only, so the dependencies' builds are shared
-  # with `cargo build --profile device`.
-  cargo rustc --locked --profile device -p genesys-webrtc-examples --example softphone \
+  # with `cargo build --profile device`. AWS_LC_SYS_NO_JITTER_ENTROPY=1 builds AWS-LC without its
+  # CPU-jitter entropy source (a 131 kB heap block from the first random number on, and its
+  # code, 19 kB): its DRBG is then seeded from the OS (getrandom), as BoringSSL's and ring's are.
+  AWS_LC_SYS_NO_JITTER_ENTROPY=${AWS_LC_SYS_NO_JITTER_ENTROPY-1} cargo rustc --locked --profile device -p genesys-webrtc-examples --example softphone \
     --no-default-features --features release-max-level-info -- "${link_flags[@]}"
   echo "== building fake-cloud and the default softphone (release, with the fake cloud)"
   cargo build --locked --release -p genesys-webrtc-sim --bin fake-cloud -p genesys-webrtc-examples --example softphone
