@@ -63,7 +63,7 @@ link_args=${DEVICE_LINK_ARGS--Wl,-z,pack-relative-relocs}
 link_flags=()
 for a in $link_args; do link_flags+=(-C "link-arg=$a"); done
 if [ "$build" = 1 ]; then
-  echo "== building the device softphone (profile device, --no-default-features --features release-max-level-info, link args: ${link_args:-none})"
+  echo "== building the device softphone (profile device, --no-default-features --features release-max-level-info, AWS_LC_SYS_NO_JITTER_ENTROPY=${AWS_LC_SYS_NO_JITTER_ENTROPY-1}, link args: ${link_args:-none})"
   # `cargo rustc` gives the flags to the final link only, so the dependencies' builds are shared
   # with `cargo build --profile device`. AWS_LC_SYS_NO_JITTER_ENTROPY=1 builds AWS-LC without its
   # CPU-jitter entropy source (a 131 kB heap block from the first random number on, and its
