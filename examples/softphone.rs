@@ -49,7 +49,7 @@ const USAGE: &str = "\
 usage: softphone [--hangup-after SECS] [--wav PATH] [--dtmf DIGITS]
        softphone --environment ENV --token TOKEN [--ca-file PEM] [--hangup-after SECS]
                  [--max-calls N] [--api-host URL] [--ws-host URL] [--media-address IP]
-                 [--wav PATH] [--dtmf DIGITS]
+                 [--wav PATH] [--dtmf DIGITS] [--no-echo-cancellation]
        softphone --list-devices                     (with the alsa feature)
        softphone [...] [--mic ID] [--speaker ID]    (with the alsa feature)
 
@@ -69,6 +69,9 @@ Without --environment a fake Genesys Cloud runs in this process and places one c
                        a test cloud on 127.0.0.1 needs 127.0.0.1)
   --wav PATH           where to write the far end's audio (default $TMPDIR/softphone-far-end.wav)
   --dtmf DIGITS        DTMF to send once a call is connected (default 1234#)
+  --no-echo-cancellation
+                       run the audio loop without the echo canceller (it is on by default;
+                       scripts/device-bench.sh uses this to show what it costs in memory)
   --list-devices       print the ALSA capture and playback devices (ids and labels) and exit
   --mic ID             ALSA microphone (an id from --list-devices, e.g. default or
                        plughw:CARD=Headset,DEV=0) instead of the 440 Hz tone
@@ -92,6 +95,7 @@ struct Args {
     media_address: Option<IpAddr>,
     wav: PathBuf,
     dtmf: String,
+    echo_cancellation: bool,
     list_devices: bool,
     mic: Option<String>,
     speaker: Option<String>,
@@ -116,6 +120,7 @@ fn parse_args() -> Result<Args, String> {
         media_address: None,
         wav: std::env::temp_dir().join("softphone-far-end.wav"),
         dtmf: "1234#".into(),
+        echo_cancellation: true,
         list_devices: false,
         mic: None,
         speaker: None,
@@ -153,6 +158,7 @@ fn parse_args() -> Result<Args, String> {
                 }
                 a.hangup_after = Some(secs);
             }
+            "--no-echo-cancellation" => a.echo_cancellation = false,
             "--list-devices" => a.list_devices = true,
             "--mic" => a.mic = Some(value("--mic")?),
             "--speaker" => a.speaker = Some(value("--speaker")?),
@@ -210,7 +216,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let stamp = move || format!("[{:>8.1} ms]", start.elapsed().as_secs_f64() * 1000.0);
     let mut fake: Option<BuiltInCloud> = None;
-    let options = match (&args.environment, &args.token) {
+    let mut options = match (&args.environment, &args.token) {
         (Some(env), Some(token)) => {
             let mut b = SdkOptions::builder()
                 .environment(env.as_str())
@@ -237,6 +243,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             o
         }
     };
+    options.echo_cancellation = args.echo_cancellation;
     let hangup_after = args.hangup_after.or(fake.as_ref().map(|_| 3.0));
 
     let (sdk, thread) = genesys_webrtc_smol::start(options)?;
@@ -270,15 +277,18 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // In real mode, Enter on the terminal hangs up the current call.
     let (key_tx, mut keys) = futures::channel::mpsc::unbounded::<()>();
     if fake.is_none() {
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
-                line.clear();
-                if key_tx.unbounded_send(()).is_err() {
-                    break;
+        // Named threads: the device benchmark names each thread's stack in its memory breakdown.
+        std::thread::Builder::new()
+            .name("stdin".into())
+            .spawn(move || {
+                let mut line = String::new();
+                while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+                    line.clear();
+                    if key_tx.unbounded_send(()).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            })?;
     } else {
         drop(key_tx);
     }
@@ -441,30 +451,32 @@ fn start_audio(
     let playout = WavPlayout::create(wav, FORMAT)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (sdk, flag) = (sdk.clone(), Arc::clone(&stop));
-    let handle = std::thread::spawn(move || {
-        // Ten-second chunks so the stop flag is seen; each chunk keeps the 20 ms cadence.
-        let clock = SmolClock::new();
-        let mut capture = Some(capture);
-        let mut playout = Some(playout);
-        while !flag.load(Ordering::Relaxed) {
-            let c = capture.take();
-            let p = playout.take();
-            let (c, p, r) = smol::block_on(async {
-                let mut c = c;
-                let mut p = p;
-                let r = run_local_audio(&sdk, &clock, c.as_mut(), p.as_mut(), Some(5)).await;
-                (c, p, r)
-            });
-            capture = c;
-            playout = p;
-            if r.is_err() {
-                break;
+    let handle = std::thread::Builder::new()
+        .name("audio".into())
+        .spawn(move || {
+            // Ten-second chunks so the stop flag is seen; each chunk keeps the 20 ms cadence.
+            let clock = SmolClock::new();
+            let mut capture = Some(capture);
+            let mut playout = Some(playout);
+            while !flag.load(Ordering::Relaxed) {
+                let c = capture.take();
+                let p = playout.take();
+                let (c, p, r) = smol::block_on(async {
+                    let mut c = c;
+                    let mut p = p;
+                    let r = run_local_audio(&sdk, &clock, c.as_mut(), p.as_mut(), Some(5)).await;
+                    (c, p, r)
+                });
+                capture = c;
+                playout = p;
+                if r.is_err() {
+                    break;
+                }
             }
-        }
-        if let Some(p) = playout {
-            let _ = p.close();
-        }
-    });
+            if let Some(p) = playout {
+                let _ = p.close();
+            }
+        })?;
     Ok((handle, stop))
 }
 
@@ -501,24 +513,26 @@ mod alsa_audio {
     ) -> Result<(std::thread::JoinHandle<()>, Arc<AtomicBool>), Box<dyn std::error::Error>> {
         let stop = Arc::new(AtomicBool::new(false));
         let (sdk, flag) = (sdk.clone(), Arc::clone(&stop));
-        let handle = std::thread::spawn(move || {
-            let clock = SmolClock::new();
-            let devices = AlsaDevices::new();
-            let stopped = async {
-                while !flag.load(Ordering::Relaxed) {
-                    smol::Timer::after(Duration::from_millis(50)).await;
-                }
-            };
-            let run = run_audio_devices(&sdk, &clock, &devices, None);
-            smol::block_on(async {
-                futures::pin_mut!(run, stopped);
-                if let futures::future::Either::Left((Err(e), _)) =
-                    futures::future::select(run, stopped).await
-                {
-                    eprintln!("audio loop stopped: {e}");
-                }
-            });
-        });
+        let handle = std::thread::Builder::new()
+            .name("audio".into())
+            .spawn(move || {
+                let clock = SmolClock::new();
+                let devices = AlsaDevices::new();
+                let stopped = async {
+                    while !flag.load(Ordering::Relaxed) {
+                        smol::Timer::after(Duration::from_millis(50)).await;
+                    }
+                };
+                let run = run_audio_devices(&sdk, &clock, &devices, None);
+                smol::block_on(async {
+                    futures::pin_mut!(run, stopped);
+                    if let futures::future::Either::Left((Err(e), _)) =
+                        futures::future::select(run, stopped).await
+                    {
+                        eprintln!("audio loop stopped: {e}");
+                    }
+                });
+            })?;
         Ok((handle, stop))
     }
 }

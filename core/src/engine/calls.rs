@@ -525,7 +525,7 @@ impl Engine {
         let early = self.early_candidates.take(&sid, now);
         self.sessions.insert(
             sid.clone(),
-            CallSession {
+            Box::new(CallSession {
                 info: info.clone(),
                 state: CallState::Pending,
                 offer_sdp: sdp,
@@ -542,7 +542,7 @@ impl Engine {
                 last_stats: crate::media::rtc::MediaStats::default(),
                 ending: None,
                 started: true,
-            },
+            }),
         );
         for c in early {
             self.on_remote_candidate(now, &sid, c);

@@ -332,7 +332,9 @@ pub struct Engine {
     pending: BTreeMap<String, pending::PendingEntry>,
     sdp_over_xmpp_ids: BTreeMap<String, bool>,
     conversations: BTreeMap<String, crate::rest::Conversation>,
-    sessions: BTreeMap<String, calls::CallSession>,
+    /// Boxed: a session is ~11.6 kB (its str0m `Rtc` ~10 kB), and a B-tree leaf holds 11 values
+    /// inline, so unboxed the first session alone allocated a 128 kB leaf.
+    sessions: BTreeMap<String, Box<calls::CallSession>>,
     /// Closed media of ended sessions, kept while their TURN deallocations are unanswered.
     closing_media: Vec<calls::ClosingMedia>,
     /// Where each call's media sockets are bound (one per address; [`Engine::set_media_ips`]).

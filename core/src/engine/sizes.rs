@@ -53,3 +53,23 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::Engine;
+
+    /// The size of the values a map of the engine stores inline.
+    fn value_size<K, V>(_field: impl Fn(&Engine) -> &BTreeMap<K, V>) -> usize {
+        std::mem::size_of::<V>()
+    }
+
+    #[test]
+    fn sessions_are_boxed_in_their_map() {
+        // A B-tree leaf holds 11 values inline: with a session (~11.6 kB, its str0m `Rtc`
+        // ~10 kB) as the value, the first call allocated a 128 kB leaf.
+        let size = value_size(|e| &e.sessions);
+        assert!(size <= 16, "a session map value is {size} bytes");
+    }
+}

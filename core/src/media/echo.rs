@@ -69,11 +69,6 @@ impl EchoCanceller {
             ..Config::default()
         };
         let stream = StreamConfig::new(AUDIO_RATE, 1);
-        let apm = AudioProcessing::builder()
-            .config(config)
-            .capture_config(stream)
-            .render_config(stream)
-            .build();
         let upsample = if bandwidth <= AudioBandwidth::Wideband {
             Resampler::new(WIDEBAND_RATE, AUDIO_RATE, 1, FrameDuration::Ms10)
                 .ok()
@@ -88,6 +83,19 @@ impl EchoCanceller {
         } else {
             stream
         };
+        // The builder initialises sonora for its formats (in = out) and every format change
+        // re-initialises it. Built for 48 kHz in and out, the wideband canceller first set up a
+        // three-band 48 kHz echo canceller that the first 16 kHz capture threw away (peak heap
+        // while creating it 555 kB; tests/echo_canceller_memory.rs). Built at its 16 kHz
+        // processing rate and then given the real formats, it only sets up 16 kHz ones (384 kB).
+        let mut apm = AudioProcessing::builder()
+            .config(config)
+            .capture_config(capture_out)
+            .render_config(capture_out)
+            .build();
+        if capture_out != stream {
+            apm.initialize(stream, capture_out, stream, stream);
+        }
         let mut aec = Self {
             apm,
             scratch: vec![0; BLOCK],
