@@ -133,6 +133,11 @@ pub const NO_MEDIA_FAILED_AFTER: Duration = Duration::from_secs(30);
 pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// Most TURN allocations per call (one per usable `turn:` server, in discovery order).
 pub const MAX_RELAYS: usize = 2;
+/// DTLS datagrams kept while ICE has not yet validated their source (the far end's ClientHello
+/// can arrive before our own connectivity check succeeds); replayed once str0m accepts them.
+pub const MAX_EARLY_DTLS: usize = 4;
+/// How long an early DTLS datagram is kept before it is dropped.
+pub const EARLY_DTLS_KEPT_FOR: Duration = Duration::from_secs(2);
 /// Longest the end of local candidates waits for TURN allocations.
 pub const RELAY_GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default STUN port when the URL has none.
@@ -506,6 +511,9 @@ pub struct CallMedia {
     dtls_connected: bool,
     /// An RTP or RTCP datagram came from the peer.
     peer_media_seen: bool,
+    /// DTLS datagrams that came before ICE accepted their source (at most
+    /// [`MAX_EARLY_DTLS`]): when, from, to, the bytes.
+    early_dtls: Vec<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
     remote_candidates_done: bool,
     closed: bool,
     /// When the peer closed the connection (not set by our own [`CallMedia::close`]).
@@ -603,6 +611,7 @@ impl CallMedia {
             ice_first_connected_at: None,
             dtls_connected: false,
             peer_media_seen: false,
+            early_dtls: Vec::new(),
             remote_candidates_done: false,
             closed: false,
             peer_closed_at: None,
@@ -861,6 +870,33 @@ impl CallMedia {
     }
 
     /// Gives a datagram to str0m if it accepts it.
+    /// Hands str0m the early DTLS datagrams whose source it now accepts; drops those kept
+    /// longer than [`EARLY_DTLS_KEPT_FOR`].
+    fn replay_early_dtls(&mut self, now: Instant) {
+        if self.early_dtls.is_empty() {
+            return;
+        }
+        let mut kept = std::mem::take(&mut self.early_dtls);
+        kept.retain(|(at, source, destination, data)| {
+            if now.saturating_duration_since(*at) > EARLY_DTLS_KEPT_FOR {
+                return false;
+            }
+            let Ok(receive) = Receive::new(Protocol::Udp, *source, *destination, data) else {
+                return false;
+            };
+            let input = Input::Receive(now, receive);
+            if !self.rtc.accepts(&input) {
+                return true;
+            }
+            tracing::trace!(len = data.len(), "early DTLS datagram replayed");
+            if let Err(e) = self.rtc.handle_input(input) {
+                tracing::debug!(error = %e, "early DTLS datagram rejected");
+            }
+            false
+        });
+        self.early_dtls = kept;
+    }
+
     fn receive_into_rtc(
         &mut self,
         now: Instant,
@@ -874,7 +910,17 @@ impl CallMedia {
         };
         let input = Input::Receive(now, receive);
         if !self.rtc.accepts(&input) {
-            tracing::trace!(len = data.len(), "datagram from an unknown peer dropped");
+            // The far end may start DTLS as soon as its own check succeeds, before ours has
+            // validated its address: keep its first flight instead of waiting a whole DTLS
+            // retransmission (1 s) for the next copy.
+            let dtls = data.first().is_some_and(|b| (20..=63).contains(b));
+            if dtls && !self.ice_connected && self.early_dtls.len() < MAX_EARLY_DTLS {
+                tracing::trace!(len = data.len(), "early DTLS datagram kept");
+                self.early_dtls
+                    .push((now, source, destination, data.to_vec()));
+            } else {
+                tracing::trace!(len = data.len(), "datagram from an unknown peer dropped");
+            }
             return;
         }
         if let Err(e) = self.rtc.handle_input(input) {
@@ -1229,6 +1275,7 @@ impl CallMedia {
     fn drain(&mut self, now: Instant) {
         self.now = self.now.max(now);
         let now = self.now;
+        self.replay_early_dtls(now);
 
         if let Some(g) = &mut self.gatherer {
             while let Some((source, destination, data)) = g.poll_transmit(now) {

@@ -94,6 +94,9 @@ struct Call {
     dtls_to_server_budget: Option<usize>,
     /// Drop every DTLS datagram of the server.
     drop_dtls_from_server: bool,
+    /// Extra delay of the server's STUN Binding success responses to us (nothing else of its
+    /// is delayed).
+    delay_stun_responses_to_media: Duration,
     answer: String,
 }
 
@@ -123,6 +126,7 @@ impl Call {
             blackhole: false,
             dtls_to_server_budget: None,
             drop_dtls_from_server: false,
+            delay_stun_responses_to_media: Duration::ZERO,
             answer,
         };
         call.drain_media();
@@ -179,7 +183,13 @@ impl Call {
                     if self.drop_dtls_from_server
                         && t.contents.first().is_some_and(|b| (20..=63).contains(b)) => {}
                 Output::Transmit(t) => self.net.push(InFlight {
-                    at: self.now + LATENCY,
+                    at: self.now
+                        + LATENCY
+                        + if t.contents.starts_with(&[0x01, 0x01]) {
+                            self.delay_stun_responses_to_media
+                        } else {
+                            Duration::ZERO
+                        },
                     to_server: false,
                     source: t.source,
                     destination: t.destination,
@@ -812,6 +822,24 @@ fn connected_is_reported_once_dtls_is_up() {
     let connected = at(&|e| matches!(e, MediaEvent::ConnectionState(ConnectionState::Connected)))
         .expect("connected");
     assert!(dtls < connected, "{:?}", call.events);
+}
+
+/// The far end's ICE finishes first and its DTLS ClientHello arrives while our own
+/// connectivity checks are still unanswered (its Binding responses to us are slow, its requests
+/// and DTLS are not): the hello is
+/// kept and handed to str0m once ICE accepts its source, instead of being dropped, which cost a
+/// whole DTLS retransmission (1 s) before media.
+#[test]
+fn an_early_client_hello_is_kept_until_ice_accepts_its_source() {
+    let mut call = Call::new(&config());
+    call.delay_stun_responses_to_media = Duration::from_millis(100);
+    let took = call.connect();
+    assert!(
+        took < Duration::from_millis(400),
+        "connected after {took:?}: {:?}",
+        call.events
+    );
+    assert!(call.media.early_dtls.is_empty());
 }
 
 /// The far end's DTLS never finishes (str0m 0.25 / dimpl 0.9, DTLS 1.2): we are the server and
