@@ -142,9 +142,11 @@ fn a_relayed_calls_socket_outlives_the_session_for_the_deallocation_only() {
     end(&mut sim, &sid);
     assert_eq!(sim.engine().sessions().count(), 0);
     assert_eq!(sim.open_udp_sockets(), 1, "kept for the deallocation");
+    assert_eq!(sim.engine().sizes().closing_media, 1);
     sim.run_for(Duration::from_millis(500));
     assert_eq!(sim.turn().unwrap().stats().deletions, 1);
     assert_eq!(sim.open_udp_sockets(), 0, "closed once it was answered");
+    assert_eq!(sim.engine().sizes().closing_media, 0);
 
     // The same with the deallocation never answered: closed after the grace.
     let sid = ring(&mut sim, Negotiation::SdpOverXmpp, 1000.0);
@@ -161,6 +163,7 @@ fn a_relayed_calls_socket_outlives_the_session_for_the_deallocation_only() {
     sim.run_for(Duration::from_secs(2));
     assert_eq!(sim.open_udp_sockets(), 0, "given up after the grace");
     assert_eq!(sim.engine().sizes().udp_sockets, 0);
+    assert_eq!(sim.engine().sizes().closing_media, 0);
     assert_eq!(sim.stray_datagrams(), 0);
 }
 

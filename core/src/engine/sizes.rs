@@ -33,6 +33,9 @@ pub struct EngineSizes {
     /// Media UDP sockets held open (one per media address per session, or per closed media
     /// awaiting its TURN deallocation; see [`Engine::open_udp_sockets`]).
     pub udp_sockets: usize,
+    /// Closed media of ended sessions kept while their TURN deallocations are unanswered
+    /// (each for at most the 5 s deallocation grace; only relayed calls leave one).
+    pub closing_media: usize,
 }
 
 impl Engine {
@@ -50,6 +53,7 @@ impl Engine {
             pending_subscribes: self.pending_subscribes.len(),
             queued_outputs: self.queue.len(),
             udp_sockets: self.open_udp_sockets(),
+            closing_media: self.closing_media.len(),
         }
     }
 }
