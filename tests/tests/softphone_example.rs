@@ -308,13 +308,30 @@ fn softphone_answers_calls_in_real_mode_and_exits_after_max_calls() {
 /// The README's main job: no arguments but `--wav`, so the built-in fake cloud rings once.
 #[test]
 fn softphone_main_job_runs_a_call_against_the_built_in_fake_cloud() {
+    main_job(&[]);
+}
+
+/// The main job with the echo canceller off (`--no-echo-cancellation`, the device benchmark's
+/// comparison run): the same call, the same checks.
+#[test]
+fn softphone_main_job_runs_without_echo_cancellation() {
+    main_job(&["--no-echo-cancellation"]);
+}
+
+/// Runs the main job with `extra` arguments and checks its timeline, stats, log and WAV file.
+fn main_job(extra: &[&str]) {
     let softphone = softphone_binary();
-    let wav = std::env::temp_dir().join(format!("softphone-main-job-{}.wav", std::process::id()));
+    let wav = std::env::temp_dir().join(format!(
+        "softphone-main-job-{}-{}.wav",
+        std::process::id(),
+        extra.len()
+    ));
     let deadline = Instant::now() + DEADLINE;
     let (mut child, mut out) = start(
         Command::new(&softphone)
             .arg("--wav")
             .arg(&wav)
+            .args(extra)
             .env_remove("RUST_LOG"),
     );
 
