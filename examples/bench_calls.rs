@@ -8,21 +8,21 @@
 //! Prints medians of propose → media connected and offer → connected over CALLS calls (default
 //! 20), then runs one call with audio both ways for AUDIO_SECS (default 10) and prints the CPU
 //! used by the SDK's threads (driver + audio loop) per call-second, the whole process's CPU (the
-//! fake cloud's media peer runs in the same process), and the process RSS. The audio loop's
-//! thread reads its own CPU time just before it ends (an ended thread is gone from
-//! `/proc/self/task`, so sampling it after `join` would count nothing). The driver thread's
-//! context switches per second count its wake-ups. The baseline, measured in the same run, is one
-//! UDP round trip on loopback; ratios are against it.
-
+//! fake cloud's media peer runs in the same process), and the process RSS. The audio call runs
+//! twice: with echo cancellation (the default) and, on a second SDK, without it (issue 4's
+//! target was set before issue 5 added the echo canceller). The audio loop's thread reads its
+//! own CPU time just before it ends (an ended thread is gone from `/proc/self/task`, so
+//! sampling it after `join` would count nothing). The driver thread's context switches per
+//! second count its wake-ups. The async-io reactor thread serves the fake cloud's sockets and
+//! timers as well as the SDK's, so its CPU is printed on its own, not split. The baseline,
+//! measured in the same run, is one UDP round trip on loopback; ratios are against it.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
-use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
+use genesys_webrtc::{EventStream, InitializeOptions, Sdk, SdkEvent, SdkOptions};
 use genesys_webrtc_hal::{AudioFormat, FrameDuration};
 use genesys_webrtc_sim::audio::{NullPlayout, ToneCapture};
 use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig};
@@ -44,7 +44,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// CPU seconds (user + system) from a `/proc/.../stat` line.
+/// CPU seconds (user + system) from a `/proc/.../stat` line (in clock ticks of 10 ms).
 fn stat_cpu_seconds(stat: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
                        // Fields after the ")" that closes the command name: utime is the 12th, stime the 13th.
@@ -55,10 +55,23 @@ fn stat_cpu_seconds(stat: &str) -> f64 {
     (utime + stime) / ticks
 }
 
+/// CPU seconds of the task (thread) at `dir` (`/proc/self/task/TID` or `/proc/thread-self`):
+/// from `schedstat` (nanoseconds on the CPU) where the kernel has it, else from `stat`, whose
+/// 10 ms ticks made a 10 s run's figures steps of 0.1 % of a core.
+fn task_cpu_seconds(dir: &std::path::Path) -> f64 {
+    let ns = std::fs::read_to_string(dir.join("schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+    match ns {
+        Some(ns) => ns as f64 / 1e9,
+        None => stat_cpu_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default()),
+    }
+}
+
 /// CPU seconds of the calling thread (read by the audio thread itself before it ends: a thread
 /// that has ended is no longer in `/proc/self/task`).
 fn own_thread_cpu_seconds() -> f64 {
-    stat_cpu_seconds(&std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default())
+    task_cpu_seconds(std::path::Path::new("/proc/thread-self"))
 }
 
 /// Voluntary + involuntary context switches of the threads whose name starts with `prefix`
@@ -96,7 +109,7 @@ fn cpu_seconds(prefix: &str) -> f64 {
         if !comm.trim().starts_with(prefix) {
             continue;
         }
-        total += stat_cpu_seconds(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
+        total += task_cpu_seconds(&path);
     }
     total
 }
@@ -108,6 +121,128 @@ fn rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// SDK options for the fake cloud `server`, with echo cancellation on or off.
+fn options_for(
+    server: &FakeCloudServer,
+    echo_cancellation: bool,
+) -> Result<SdkOptions, Box<dyn std::error::Error>> {
+    let token = server.with_cloud(|c| c.config().access_token.clone());
+    Ok(SdkOptions::builder()
+        .environment(server.environment())
+        .api_host(server.api_host())
+        .ws_host(server.ws_host())
+        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
+        .access_token(token)
+        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .echo_cancellation(echo_cancellation)
+        .build()?)
+}
+
+/// CPU seconds and wake-ups over one call's audio phase.
+struct CallFigures {
+    /// Wall-clock seconds of the phase.
+    wall: f64,
+    /// The SDK driver thread.
+    driver: f64,
+    /// The audio loop thread.
+    audio: f64,
+    /// The async-io reactor thread.
+    reactor: f64,
+    /// The whole process.
+    all: f64,
+    /// Context switches of the driver thread.
+    switches: u64,
+    /// RSS half-way through.
+    rss_kib: u64,
+}
+
+impl CallFigures {
+    /// `cpu` seconds as a percentage of one core over the phase.
+    fn percent(&self, cpu: f64) -> f64 {
+        100.0 * cpu / self.wall
+    }
+
+    /// The SDK's threads (driver + audio loop), percent of one core.
+    fn sdk(&self) -> f64 {
+        self.percent(self.driver + self.audio)
+    }
+}
+
+/// Rings `sdk` from the fake cloud, answers, runs the audio loop (a 440 Hz tone captured, the
+/// received audio played to nowhere) for `secs` seconds on its own thread, measures, and hangs
+/// up.
+fn audio_call(
+    sdk: &Sdk,
+    events: &mut EventStream,
+    server: &FakeCloudServer,
+    secs: u64,
+) -> Result<CallFigures, Box<dyn std::error::Error>> {
+    server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+    let sid = smol::block_on(async {
+        let mut sid = String::new();
+        while let Some(e) = events.next().await {
+            match e {
+                SdkEvent::PendingSession(p) => {
+                    let _ = sdk.accept_pending_session(&p.id).await;
+                }
+                SdkEvent::SessionStarted(s) => sid = s.id,
+                SdkEvent::Session {
+                    event: SessionEvent::ConnectionState(ConnectionState::Connected),
+                    ..
+                } => break,
+                _ => {}
+            }
+        }
+        sid
+    });
+    let audio_sdk = sdk.clone();
+    let ticks = secs * 50;
+    let audio = std::thread::Builder::new()
+        .name("genesys-audio".into())
+        .spawn(move || {
+            let cpu0 = own_thread_cpu_seconds();
+            let mut capture = ToneCapture::new(440.0, FORMAT).ok();
+            let mut playout = NullPlayout::new(FORMAT).ok();
+            let _ = smol::block_on(run_local_audio(
+                &audio_sdk,
+                &SmolClock::new(),
+                capture.as_mut(),
+                playout.as_mut(),
+                Some(ticks),
+            ));
+            // Read here: once the thread has ended its figures are gone from /proc.
+            own_thread_cpu_seconds() - cpu0
+        })?;
+    let driver0 = cpu_seconds("genesys-webrtc");
+    let reactor0 = cpu_seconds("async-io");
+    let all0 = cpu_seconds("");
+    let switches0 = context_switches("genesys-webrtc");
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs / 2));
+    let rss_kib = rss_kib();
+    let audio = audio.join().unwrap_or(0.0);
+    let wall = t0.elapsed().as_secs_f64();
+    let figures = CallFigures {
+        wall,
+        driver: cpu_seconds("genesys-webrtc") - driver0,
+        audio,
+        reactor: cpu_seconds("async-io") - reactor0,
+        // The audio thread has ended: its CPU is not in the process's task list any more.
+        all: cpu_seconds("") - all0 + audio,
+        switches: context_switches("genesys-webrtc") - switches0,
+        rss_kib,
+    };
+    smol::block_on(async {
+        let _ = sdk.end_session(&sid).await;
+        while let Some(e) = events.next().await {
+            if matches!(e, SdkEvent::SessionEnded { .. }) {
+                break;
+            }
+        }
+    });
+    Ok(figures)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -134,16 +269,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         CloudConfig::for_environment("fake.genesys.test"),
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     )?;
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .build()?;
-    let (sdk, thread) = genesys_webrtc_smol::start(options)?;
+    let (sdk, thread) = genesys_webrtc_smol::start(options_for(&server, true)?)?;
     let mut events = sdk.events();
     smol::block_on(sdk.initialize(InitializeOptions::default()))?;
 
@@ -206,90 +332,58 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         o2c.as_secs_f64() / baseline.as_secs_f64()
     );
 
-    // One call with audio both ways: CPU per call-second.
-    server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
-    let sid = smol::block_on(async {
-        let mut sid = String::new();
-        while let Some(e) = events.next().await {
-            match e {
-                SdkEvent::PendingSession(p) => {
-                    let _ = sdk.accept_pending_session(&p.id).await;
-                }
-                SdkEvent::SessionStarted(s) => sid = s.id,
-                SdkEvent::Session {
-                    event: SessionEvent::ConnectionState(ConnectionState::Connected),
-                    ..
-                } => break,
-                _ => {}
-            }
-        }
-        sid
-    });
-    let stop = Arc::new(AtomicBool::new(false));
-    let audio_sdk = sdk.clone();
-    let ticks = audio_secs * 50;
-    let audio = std::thread::Builder::new()
-        .name("genesys-audio".into())
-        .spawn(move || {
-            let cpu0 = own_thread_cpu_seconds();
-            let mut capture = ToneCapture::new(440.0, FORMAT).ok();
-            let mut playout = NullPlayout::new(FORMAT).ok();
-            let _ = smol::block_on(run_local_audio(
-                &audio_sdk,
-                &SmolClock::new(),
-                capture.as_mut(),
-                playout.as_mut(),
-                Some(ticks),
-            ));
-            // Read here: once the thread has ended its figures are gone from /proc.
-            own_thread_cpu_seconds() - cpu0
-        })?;
-    let driver_cpu0 = cpu_seconds("genesys-webrtc");
-    let reactor_cpu0 = cpu_seconds("async-io");
-    let all_cpu0 = cpu_seconds("");
-    let switches0 = context_switches("genesys-webrtc");
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(audio_secs / 2));
-    let rss = rss_kib();
-    let audio_cpu = audio.join().unwrap_or(0.0);
-    let wall = t0.elapsed().as_secs_f64();
-    let driver_cpu = cpu_seconds("genesys-webrtc") - driver_cpu0;
-    let reactor_cpu = cpu_seconds("async-io") - reactor_cpu0;
-    // The audio thread has ended: its CPU is not in the process's task list any more.
-    let all_cpu = cpu_seconds("") - all_cpu0 + audio_cpu;
-    let switches = context_switches("genesys-webrtc") - switches0;
-    stop.store(true, Ordering::Relaxed);
-    println!(
-        "CPU per call-second, SDK threads (driver + audio loop): {:.2} % of one core   target < 1 %",
-        100.0 * (driver_cpu + audio_cpu) / wall
-    );
-    println!(
-        "  of which the SDK driver thread (engine, str0m, codecs): {:.2} %; the audio loop thread \
-         (device I/O, echo cancellation): {:.2} %",
-        100.0 * driver_cpu / wall,
-        100.0 * audio_cpu / wall
-    );
-    println!(
-        "  driver thread wake-ups (context switches): {:.0} per second",
-        switches as f64 / wall
-    );
-    println!(
-        "  the async-io reactor thread (timers and sockets of the SDK and the fake cloud): {:.2} %",
-        100.0 * reactor_cpu / wall
-    );
-    println!(
-        "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % of one core",
-        100.0 * all_cpu / wall
-    );
-    println!(
-        "RSS during the call (whole process incl. fake cloud): {:.1} MB",
-        rss as f64 / 1024.0
-    );
-    smol::block_on(sdk.end_session(&sid)).ok();
+    // One call with audio both ways: CPU per call-second, echo cancellation on (the default).
+    let on = audio_call(&sdk, &mut events, &server, audio_secs)?;
     smol::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
     let _ = thread.join();
+    // The same with echo cancellation off, on a second SDK (the option is fixed per SDK); the
+    // first SDK's thread has ended, so the thread figures are this one's alone.
+    let (sdk, thread) = genesys_webrtc_smol::start(options_for(&server, false)?)?;
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default()))?;
+    let off = audio_call(&sdk, &mut events, &server, audio_secs)?;
+    smol::block_on(sdk.disconnect());
+    drop(events);
+    drop(sdk);
+    let _ = thread.join();
+
+    println!(
+        "CPU per call-second, SDK threads (driver + audio loop): {:.2} % of one core with echo \
+         cancellation, {:.2} % without   target < 1 %",
+        on.sdk(),
+        off.sdk()
+    );
+    for (label, f) in [
+        ("echo cancellation on ", &on),
+        ("echo cancellation off", &off),
+    ] {
+        println!(
+            "  {label}: driver thread (engine, str0m, codecs) {:.2} %, audio loop thread \
+             (device I/O, echo cancellation) {:.2} %; driver wake-ups (context switches) {:.0} \
+             per second",
+            f.percent(f.driver),
+            f.percent(f.audio),
+            f.switches as f64 / f.wall
+        );
+    }
+    println!(
+        "  the async-io reactor thread (timers and sockets of the SDK and the fake cloud alike; \
+         in this one process its CPU cannot be split between them): {:.2} % / {:.2} %",
+        on.percent(on.reactor),
+        off.percent(off.reactor)
+    );
+    println!(
+        "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % / {:.2} % \
+         of one core",
+        on.percent(on.all),
+        off.percent(off.all)
+    );
+    println!(
+        "RSS during the call (whole process incl. fake cloud): {:.1} MB",
+        on.rss_kib as f64 / 1024.0
+    );
     server.shutdown();
     Ok(())
 }
