@@ -13,9 +13,13 @@
 //! target was set before issue 5 added the echo canceller). The audio loop's thread reads its
 //! own CPU time just before it ends (an ended thread is gone from `/proc/self/task`, so
 //! sampling it after `join` would count nothing). The driver thread's context switches per
-//! second count its wake-ups. The async-io reactor thread serves the fake cloud's sockets and
-//! timers as well as the SDK's, so its CPU is printed on its own, not split. The baseline,
-//! measured in the same run, is one UDP round trip on loopback; ratios are against it.
+//! second count its wake-ups. In this process the async-io reactor thread serves the fake
+//! cloud's sockets and timers as well as the SDK's, so its CPU is printed on its own, not split;
+//! the two audio calls are then run once more with the SDK in a child process of its own (this
+//! binary with `--sdk-process`, the fake cloud staying in the parent), where every thread, its
+//! reactor included, is the SDK's or the audio loop's, and that process's CPU is printed whole.
+//! Thread CPU comes from `/proc/.../schedstat` (nanoseconds). The baseline, measured in the
+//! same run, is one UDP round trip on loopback; ratios are against it.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -123,21 +127,68 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// SDK options for the fake cloud `server`, with echo cancellation on or off.
-fn options_for(
-    server: &FakeCloudServer,
-    echo_cancellation: bool,
-) -> Result<SdkOptions, Box<dyn std::error::Error>> {
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    Ok(SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .echo_cancellation(echo_cancellation)
-        .build()?)
+/// Where the SDK finds the fake cloud, and how it signs in.
+struct CloudAccess {
+    environment: String,
+    api_host: String,
+    ws_host: String,
+    ca_cert_pem: String,
+    token: String,
+}
+
+impl CloudAccess {
+    fn of(server: &FakeCloudServer) -> Self {
+        CloudAccess {
+            environment: server.environment().to_string(),
+            api_host: server.api_host(),
+            ws_host: server.ws_host(),
+            ca_cert_pem: server.ca_cert_pem().to_string(),
+            token: server.with_cloud(|c| c.config().access_token.clone()),
+        }
+    }
+
+    /// The environment variables that hand it to the SDK process.
+    const VARS: [&'static str; 5] = [
+        "BENCH_CLOUD_ENVIRONMENT",
+        "BENCH_CLOUD_API_HOST",
+        "BENCH_CLOUD_WS_HOST",
+        "BENCH_CLOUD_CA_PEM",
+        "BENCH_CLOUD_TOKEN",
+    ];
+
+    fn values(&self) -> [&str; 5] {
+        [
+            &self.environment,
+            &self.api_host,
+            &self.ws_host,
+            &self.ca_cert_pem,
+            &self.token,
+        ]
+    }
+
+    fn from_env() -> Result<Self, Box<dyn std::error::Error>> {
+        let get = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+        Ok(CloudAccess {
+            environment: get(Self::VARS[0])?,
+            api_host: get(Self::VARS[1])?,
+            ws_host: get(Self::VARS[2])?,
+            ca_cert_pem: get(Self::VARS[3])?,
+            token: get(Self::VARS[4])?,
+        })
+    }
+
+    /// SDK options for this cloud, with echo cancellation on or off.
+    fn options(&self, echo_cancellation: bool) -> Result<SdkOptions, Box<dyn std::error::Error>> {
+        Ok(SdkOptions::builder()
+            .environment(self.environment.clone())
+            .api_host(self.api_host.clone())
+            .ws_host(self.ws_host.clone())
+            .extra_root_certificates_pem(self.ca_cert_pem.as_bytes().to_vec())
+            .access_token(self.token.clone())
+            .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .echo_cancellation(echo_cancellation)
+            .build()?)
+    }
 }
 
 /// CPU seconds and wake-ups over one call's audio phase.
@@ -170,16 +221,16 @@ impl CallFigures {
     }
 }
 
-/// Rings `sdk` from the fake cloud, answers, runs the audio loop (a 440 Hz tone captured, the
+/// Rings `sdk` (`ring`: from the fake cloud), answers, runs the audio loop (a 440 Hz tone captured, the
 /// received audio played to nowhere) for `secs` seconds on its own thread, measures, and hangs
 /// up.
 fn audio_call(
     sdk: &Sdk,
     events: &mut EventStream,
-    server: &FakeCloudServer,
+    ring: impl FnOnce(),
     secs: u64,
 ) -> Result<CallFigures, Box<dyn std::error::Error>> {
-    server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+    ring();
     let sid = smol::block_on(async {
         let mut sid = String::new();
         while let Some(e) = events.next().await {
@@ -205,7 +256,8 @@ fn audio_call(
             let cpu0 = own_thread_cpu_seconds();
             let mut capture = ToneCapture::new(440.0, FORMAT).ok();
             let mut playout = NullPlayout::new(FORMAT).ok();
-            let _ = smol::block_on(run_local_audio(
+            // Not `smol::block_on`: see `genesys_webrtc_smol::start`.
+            let _ = futures::executor::block_on(run_local_audio(
                 &audio_sdk,
                 &SmolClock::new(),
                 capture.as_mut(),
@@ -245,9 +297,90 @@ fn audio_call(
     Ok(figures)
 }
 
+/// The SDK process (`bench_calls --sdk-process SECS on|off`): an SDK alone in its process (the
+/// fake cloud is in the parent, found through [`CloudAccess::VARS`]), so that every thread of
+/// the process, the async-io reactor thread included, is the SDK's or the audio loop's. Signs
+/// in, says `ready`, answers the call the parent places, and prints its figures on one line.
+fn sdk_process(secs: u64, echo: bool) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    let access = CloudAccess::from_env()?;
+    let (sdk, thread) = genesys_webrtc_smol::start(access.options(echo)?)?;
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default()))?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let f = audio_call(&sdk, &mut events, || {}, secs)?;
+    println!(
+        "figures {} {} {} {} {} {}",
+        f.wall, f.driver, f.audio, f.reactor, f.all, f.switches
+    );
+    std::io::stdout().flush()?;
+    smol::block_on(sdk.disconnect());
+    drop(events);
+    drop(sdk);
+    let _ = thread.join();
+    Ok(())
+}
+
+/// Runs [`sdk_process`] as a child process against `server` and returns its figures (`all`:
+/// every thread of the SDK's process).
+fn call_in_sdk_process(
+    server: &FakeCloudServer,
+    secs: u64,
+    echo: bool,
+) -> Result<CallFigures, Box<dyn std::error::Error>> {
+    use std::io::BufRead as _;
+    let access = CloudAccess::of(server);
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args([
+        "--sdk-process",
+        &secs.to_string(),
+        if echo { "on" } else { "off" },
+    ]);
+    for (k, v) in CloudAccess::VARS.iter().zip(access.values()) {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut figures = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        if line == "ready" {
+            server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+        } else if let Some(rest) = line.strip_prefix("figures ") {
+            let v: Vec<f64> = rest
+                .split_whitespace()
+                .map(|x| x.parse())
+                .collect::<Result<_, _>>()?;
+            if let [wall, driver, audio, reactor, all, switches] = v[..] {
+                figures = Some(CallFigures {
+                    wall,
+                    driver,
+                    audio,
+                    reactor,
+                    all,
+                    switches: switches as u64,
+                    rss_kib: 0,
+                });
+            }
+        }
+    }
+    let status = child.wait()?;
+    figures.ok_or_else(|| format!("the SDK process gave no figures ({status})").into())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let calls: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let first = args.next();
+    if first.as_deref() == Some("--sdk-process") {
+        let secs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
+        let echo = args.next().as_deref() != Some("off");
+        return sdk_process(secs, echo);
+    }
+    let calls: usize = first.map(|s| s.parse()).transpose()?.unwrap_or(20);
     let audio_secs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
 
     // Baseline: one UDP round trip on loopback.
@@ -269,7 +402,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         CloudConfig::for_environment("fake.genesys.test"),
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     )?;
-    let (sdk, thread) = genesys_webrtc_smol::start(options_for(&server, true)?)?;
+    let (sdk, thread) = genesys_webrtc_smol::start(CloudAccess::of(&server).options(true)?)?;
     let mut events = sdk.events();
     smol::block_on(sdk.initialize(InitializeOptions::default()))?;
 
@@ -333,17 +466,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // One call with audio both ways: CPU per call-second, echo cancellation on (the default).
-    let on = audio_call(&sdk, &mut events, &server, audio_secs)?;
+    let ring = || {
+        server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+    };
+    let on = audio_call(&sdk, &mut events, ring, audio_secs)?;
     smol::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
     let _ = thread.join();
     // The same with echo cancellation off, on a second SDK (the option is fixed per SDK); the
     // first SDK's thread has ended, so the thread figures are this one's alone.
-    let (sdk, thread) = genesys_webrtc_smol::start(options_for(&server, false)?)?;
+    let (sdk, thread) = genesys_webrtc_smol::start(CloudAccess::of(&server).options(false)?)?;
     let mut events = sdk.events();
     smol::block_on(sdk.initialize(InitializeOptions::default()))?;
-    let off = audio_call(&sdk, &mut events, &server, audio_secs)?;
+    let off = audio_call(&sdk, &mut events, ring, audio_secs)?;
     smol::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
@@ -373,6 +509,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          in this one process its CPU cannot be split between them): {:.2} % / {:.2} %",
         on.percent(on.reactor),
         off.percent(off.reactor)
+    );
+    // The same calls again with the SDK in a process of its own: all of that process's CPU,
+    // its own async-io reactor thread included, is the SDK's (and the audio loop's).
+    let own_on = call_in_sdk_process(&server, audio_secs, true)?;
+    let own_off = call_in_sdk_process(&server, audio_secs, false)?;
+    println!(
+        "CPU per call-second, the SDK in a process of its own (all its threads: driver, audio \
+         loop, async-io reactor, main): {:.2} % with echo cancellation, {:.2} % without",
+        own_on.percent(own_on.all),
+        own_off.percent(own_off.all)
+    );
+    println!(
+        "  of which its async-io reactor thread: {:.2} % / {:.2} %; driver + audio loop: \
+         {:.2} % / {:.2} %",
+        own_on.percent(own_on.reactor),
+        own_off.percent(own_off.reactor),
+        own_on.sdk(),
+        own_off.sdk()
     );
     println!(
         "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % / {:.2} % \
