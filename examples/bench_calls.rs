@@ -8,21 +8,25 @@
 //! Prints medians of propose → media connected and offer → connected over CALLS calls (default
 //! 20), then runs one call with audio both ways for AUDIO_SECS (default 10) and prints the CPU
 //! used by the SDK's threads (driver + audio loop) per call-second, the whole process's CPU (the
-//! fake cloud's media peer runs in the same process), and the process RSS. The audio loop's
-//! thread reads its own CPU time just before it ends (an ended thread is gone from
-//! `/proc/self/task`, so sampling it after `join` would count nothing). The driver thread's
-//! context switches per second count its wake-ups. The baseline, measured in the same run, is one
-//! UDP round trip on loopback; ratios are against it.
-
+//! fake cloud's media peer runs in the same process), and the process RSS. The audio call runs
+//! twice: with echo cancellation (the default) and, on a second SDK, without it (issue 4's
+//! target was set before issue 5 added the echo canceller). The audio loop's thread reads its
+//! own CPU time just before it ends (an ended thread is gone from `/proc/self/task`, so
+//! sampling it after `join` would count nothing). The driver thread's context switches per
+//! second count its wake-ups. In this process the async-io reactor thread serves the fake
+//! cloud's sockets and timers as well as the SDK's, so its CPU is printed on its own, not split;
+//! the two audio calls are then run once more with the SDK in a child process of its own (this
+//! binary with `--sdk-process`, the fake cloud staying in the parent), where every thread, its
+//! reactor included, is the SDK's or the audio loop's, and that process's CPU is printed whole.
+//! Thread CPU comes from `/proc/.../schedstat` (nanoseconds). The baseline, measured in the
+//! same run, is one UDP round trip on loopback; ratios are against it.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use genesys_webrtc::local_audio::run_local_audio;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
-use genesys_webrtc::{InitializeOptions, SdkEvent, SdkOptions};
+use genesys_webrtc::{EventStream, InitializeOptions, Sdk, SdkEvent, SdkOptions};
 use genesys_webrtc_hal::{AudioFormat, FrameDuration};
 use genesys_webrtc_sim::audio::{NullPlayout, ToneCapture};
 use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig};
@@ -44,7 +48,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// CPU seconds (user + system) from a `/proc/.../stat` line.
+/// CPU seconds (user + system) from a `/proc/.../stat` line (in clock ticks of 10 ms).
 fn stat_cpu_seconds(stat: &str) -> f64 {
     let ticks = 100.0; // USER_HZ on Linux
                        // Fields after the ")" that closes the command name: utime is the 12th, stime the 13th.
@@ -55,10 +59,23 @@ fn stat_cpu_seconds(stat: &str) -> f64 {
     (utime + stime) / ticks
 }
 
+/// CPU seconds of the task (thread) at `dir` (`/proc/self/task/TID` or `/proc/thread-self`):
+/// from `schedstat` (nanoseconds on the CPU) where the kernel has it, else from `stat`, whose
+/// 10 ms ticks made a 10 s run's figures steps of 0.1 % of a core.
+fn task_cpu_seconds(dir: &std::path::Path) -> f64 {
+    let ns = std::fs::read_to_string(dir.join("schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+    match ns {
+        Some(ns) => ns as f64 / 1e9,
+        None => stat_cpu_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default()),
+    }
+}
+
 /// CPU seconds of the calling thread (read by the audio thread itself before it ends: a thread
 /// that has ended is no longer in `/proc/self/task`).
 fn own_thread_cpu_seconds() -> f64 {
-    stat_cpu_seconds(&std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default())
+    task_cpu_seconds(std::path::Path::new("/proc/thread-self"))
 }
 
 /// Voluntary + involuntary context switches of the threads whose name starts with `prefix`
@@ -96,7 +113,7 @@ fn cpu_seconds(prefix: &str) -> f64 {
         if !comm.trim().starts_with(prefix) {
             continue;
         }
-        total += stat_cpu_seconds(&std::fs::read_to_string(path.join("stat")).unwrap_or_default());
+        total += task_cpu_seconds(&path);
     }
     total
 }
@@ -110,9 +127,260 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where the SDK finds the fake cloud, and how it signs in.
+struct CloudAccess {
+    environment: String,
+    api_host: String,
+    ws_host: String,
+    ca_cert_pem: String,
+    token: String,
+}
+
+impl CloudAccess {
+    fn of(server: &FakeCloudServer) -> Self {
+        CloudAccess {
+            environment: server.environment().to_string(),
+            api_host: server.api_host(),
+            ws_host: server.ws_host(),
+            ca_cert_pem: server.ca_cert_pem().to_string(),
+            token: server.with_cloud(|c| c.config().access_token.clone()),
+        }
+    }
+
+    /// The environment variables that hand it to the SDK process.
+    const VARS: [&'static str; 5] = [
+        "BENCH_CLOUD_ENVIRONMENT",
+        "BENCH_CLOUD_API_HOST",
+        "BENCH_CLOUD_WS_HOST",
+        "BENCH_CLOUD_CA_PEM",
+        "BENCH_CLOUD_TOKEN",
+    ];
+
+    fn values(&self) -> [&str; 5] {
+        [
+            &self.environment,
+            &self.api_host,
+            &self.ws_host,
+            &self.ca_cert_pem,
+            &self.token,
+        ]
+    }
+
+    fn from_env() -> Result<Self, Box<dyn std::error::Error>> {
+        let get = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+        Ok(CloudAccess {
+            environment: get(Self::VARS[0])?,
+            api_host: get(Self::VARS[1])?,
+            ws_host: get(Self::VARS[2])?,
+            ca_cert_pem: get(Self::VARS[3])?,
+            token: get(Self::VARS[4])?,
+        })
+    }
+
+    /// SDK options for this cloud, with echo cancellation on or off.
+    fn options(&self, echo_cancellation: bool) -> Result<SdkOptions, Box<dyn std::error::Error>> {
+        Ok(SdkOptions::builder()
+            .environment(self.environment.clone())
+            .api_host(self.api_host.clone())
+            .ws_host(self.ws_host.clone())
+            .extra_root_certificates_pem(self.ca_cert_pem.as_bytes().to_vec())
+            .access_token(self.token.clone())
+            .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            .echo_cancellation(echo_cancellation)
+            .build()?)
+    }
+}
+
+/// CPU seconds and wake-ups over one call's audio phase.
+struct CallFigures {
+    /// Wall-clock seconds of the phase.
+    wall: f64,
+    /// The SDK driver thread.
+    driver: f64,
+    /// The audio loop thread.
+    audio: f64,
+    /// The async-io reactor thread.
+    reactor: f64,
+    /// The whole process.
+    all: f64,
+    /// Context switches of the driver thread.
+    switches: u64,
+    /// RSS half-way through.
+    rss_kib: u64,
+}
+
+impl CallFigures {
+    /// `cpu` seconds as a percentage of one core over the phase.
+    fn percent(&self, cpu: f64) -> f64 {
+        100.0 * cpu / self.wall
+    }
+
+    /// The SDK's threads (driver + audio loop), percent of one core.
+    fn sdk(&self) -> f64 {
+        self.percent(self.driver + self.audio)
+    }
+}
+
+/// Rings `sdk` (`ring`: from the fake cloud), answers, runs the audio loop (a 440 Hz tone captured, the
+/// received audio played to nowhere) for `secs` seconds on its own thread, measures, and hangs
+/// up.
+fn audio_call(
+    sdk: &Sdk,
+    events: &mut EventStream,
+    ring: impl FnOnce(),
+    secs: u64,
+) -> Result<CallFigures, Box<dyn std::error::Error>> {
+    ring();
+    let sid = smol::block_on(async {
+        let mut sid = String::new();
+        while let Some(e) = events.next().await {
+            match e {
+                SdkEvent::PendingSession(p) => {
+                    let _ = sdk.accept_pending_session(&p.id).await;
+                }
+                SdkEvent::SessionStarted(s) => sid = s.id,
+                SdkEvent::Session {
+                    event: SessionEvent::ConnectionState(ConnectionState::Connected),
+                    ..
+                } => break,
+                _ => {}
+            }
+        }
+        sid
+    });
+    let audio_sdk = sdk.clone();
+    let ticks = secs * 50;
+    let audio = std::thread::Builder::new()
+        .name("genesys-audio".into())
+        .spawn(move || {
+            let cpu0 = own_thread_cpu_seconds();
+            let mut capture = ToneCapture::new(440.0, FORMAT).ok();
+            let mut playout = NullPlayout::new(FORMAT).ok();
+            // Not `smol::block_on`: see `genesys_webrtc_smol::start`.
+            let _ = futures::executor::block_on(run_local_audio(
+                &audio_sdk,
+                &SmolClock::new(),
+                capture.as_mut(),
+                playout.as_mut(),
+                Some(ticks),
+            ));
+            // Read here: once the thread has ended its figures are gone from /proc.
+            own_thread_cpu_seconds() - cpu0
+        })?;
+    let driver0 = cpu_seconds("genesys-webrtc");
+    let reactor0 = cpu_seconds("async-io");
+    let all0 = cpu_seconds("");
+    let switches0 = context_switches("genesys-webrtc");
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs / 2));
+    let rss_kib = rss_kib();
+    let audio = audio.join().unwrap_or(0.0);
+    let wall = t0.elapsed().as_secs_f64();
+    let figures = CallFigures {
+        wall,
+        driver: cpu_seconds("genesys-webrtc") - driver0,
+        audio,
+        reactor: cpu_seconds("async-io") - reactor0,
+        // The audio thread has ended: its CPU is not in the process's task list any more.
+        all: cpu_seconds("") - all0 + audio,
+        switches: context_switches("genesys-webrtc") - switches0,
+        rss_kib,
+    };
+    smol::block_on(async {
+        let _ = sdk.end_session(&sid).await;
+        while let Some(e) = events.next().await {
+            if matches!(e, SdkEvent::SessionEnded { .. }) {
+                break;
+            }
+        }
+    });
+    Ok(figures)
+}
+
+/// The SDK process (`bench_calls --sdk-process SECS on|off`): an SDK alone in its process (the
+/// fake cloud is in the parent, found through [`CloudAccess::VARS`]), so that every thread of
+/// the process, the async-io reactor thread included, is the SDK's or the audio loop's. Signs
+/// in, says `ready`, answers the call the parent places, and prints its figures on one line.
+fn sdk_process(secs: u64, echo: bool) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    let access = CloudAccess::from_env()?;
+    let (sdk, thread) = genesys_webrtc_smol::start(access.options(echo)?)?;
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default()))?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let f = audio_call(&sdk, &mut events, || {}, secs)?;
+    println!(
+        "figures {} {} {} {} {} {}",
+        f.wall, f.driver, f.audio, f.reactor, f.all, f.switches
+    );
+    std::io::stdout().flush()?;
+    smol::block_on(sdk.disconnect());
+    drop(events);
+    drop(sdk);
+    let _ = thread.join();
+    Ok(())
+}
+
+/// Runs [`sdk_process`] as a child process against `server` and returns its figures (`all`:
+/// every thread of the SDK's process).
+fn call_in_sdk_process(
+    server: &FakeCloudServer,
+    secs: u64,
+    echo: bool,
+) -> Result<CallFigures, Box<dyn std::error::Error>> {
+    use std::io::BufRead as _;
+    let access = CloudAccess::of(server);
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args([
+        "--sdk-process",
+        &secs.to_string(),
+        if echo { "on" } else { "off" },
+    ]);
+    for (k, v) in CloudAccess::VARS.iter().zip(access.values()) {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut figures = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        if line == "ready" {
+            server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+        } else if let Some(rest) = line.strip_prefix("figures ") {
+            let v: Vec<f64> = rest
+                .split_whitespace()
+                .map(|x| x.parse())
+                .collect::<Result<_, _>>()?;
+            if let [wall, driver, audio, reactor, all, switches] = v[..] {
+                figures = Some(CallFigures {
+                    wall,
+                    driver,
+                    audio,
+                    reactor,
+                    all,
+                    switches: switches as u64,
+                    rss_kib: 0,
+                });
+            }
+        }
+    }
+    let status = child.wait()?;
+    figures.ok_or_else(|| format!("the SDK process gave no figures ({status})").into())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let calls: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(20);
+    let first = args.next();
+    if first.as_deref() == Some("--sdk-process") {
+        let secs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
+        let echo = args.next().as_deref() != Some("off");
+        return sdk_process(secs, echo);
+    }
+    let calls: usize = first.map(|s| s.parse()).transpose()?.unwrap_or(20);
     let audio_secs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
 
     // Baseline: one UDP round trip on loopback.
@@ -134,16 +402,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         CloudConfig::for_environment("fake.genesys.test"),
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
     )?;
-    let token = server.with_cloud(|c| c.config().access_token.clone());
-    let options = SdkOptions::builder()
-        .environment(server.environment())
-        .api_host(server.api_host())
-        .ws_host(server.ws_host())
-        .extra_root_certificates_pem(server.ca_cert_pem().as_bytes().to_vec())
-        .access_token(token)
-        .media_bind_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .build()?;
-    let (sdk, thread) = genesys_webrtc_smol::start(options)?;
+    let (sdk, thread) = genesys_webrtc_smol::start(CloudAccess::of(&server).options(true)?)?;
     let mut events = sdk.events();
     smol::block_on(sdk.initialize(InitializeOptions::default()))?;
 
@@ -206,90 +465,79 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         o2c.as_secs_f64() / baseline.as_secs_f64()
     );
 
-    // One call with audio both ways: CPU per call-second.
-    server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
-    let sid = smol::block_on(async {
-        let mut sid = String::new();
-        while let Some(e) = events.next().await {
-            match e {
-                SdkEvent::PendingSession(p) => {
-                    let _ = sdk.accept_pending_session(&p.id).await;
-                }
-                SdkEvent::SessionStarted(s) => sid = s.id,
-                SdkEvent::Session {
-                    event: SessionEvent::ConnectionState(ConnectionState::Connected),
-                    ..
-                } => break,
-                _ => {}
-            }
-        }
-        sid
-    });
-    let stop = Arc::new(AtomicBool::new(false));
-    let audio_sdk = sdk.clone();
-    let ticks = audio_secs * 50;
-    let audio = std::thread::Builder::new()
-        .name("genesys-audio".into())
-        .spawn(move || {
-            let cpu0 = own_thread_cpu_seconds();
-            let mut capture = ToneCapture::new(440.0, FORMAT).ok();
-            let mut playout = NullPlayout::new(FORMAT).ok();
-            let _ = smol::block_on(run_local_audio(
-                &audio_sdk,
-                &SmolClock::new(),
-                capture.as_mut(),
-                playout.as_mut(),
-                Some(ticks),
-            ));
-            // Read here: once the thread has ended its figures are gone from /proc.
-            own_thread_cpu_seconds() - cpu0
-        })?;
-    let driver_cpu0 = cpu_seconds("genesys-webrtc");
-    let reactor_cpu0 = cpu_seconds("async-io");
-    let all_cpu0 = cpu_seconds("");
-    let switches0 = context_switches("genesys-webrtc");
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(audio_secs / 2));
-    let rss = rss_kib();
-    let audio_cpu = audio.join().unwrap_or(0.0);
-    let wall = t0.elapsed().as_secs_f64();
-    let driver_cpu = cpu_seconds("genesys-webrtc") - driver_cpu0;
-    let reactor_cpu = cpu_seconds("async-io") - reactor_cpu0;
-    // The audio thread has ended: its CPU is not in the process's task list any more.
-    let all_cpu = cpu_seconds("") - all_cpu0 + audio_cpu;
-    let switches = context_switches("genesys-webrtc") - switches0;
-    stop.store(true, Ordering::Relaxed);
-    println!(
-        "CPU per call-second, SDK threads (driver + audio loop): {:.2} % of one core   target < 1 %",
-        100.0 * (driver_cpu + audio_cpu) / wall
-    );
-    println!(
-        "  of which the SDK driver thread (engine, str0m, codecs): {:.2} %; the audio loop thread \
-         (device I/O, echo cancellation): {:.2} %",
-        100.0 * driver_cpu / wall,
-        100.0 * audio_cpu / wall
-    );
-    println!(
-        "  driver thread wake-ups (context switches): {:.0} per second",
-        switches as f64 / wall
-    );
-    println!(
-        "  the async-io reactor thread (timers and sockets of the SDK and the fake cloud): {:.2} %",
-        100.0 * reactor_cpu / wall
-    );
-    println!(
-        "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % of one core",
-        100.0 * all_cpu / wall
-    );
-    println!(
-        "RSS during the call (whole process incl. fake cloud): {:.1} MB",
-        rss as f64 / 1024.0
-    );
-    smol::block_on(sdk.end_session(&sid)).ok();
+    // One call with audio both ways: CPU per call-second, echo cancellation on (the default).
+    let ring = || {
+        server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+    };
+    let on = audio_call(&sdk, &mut events, ring, audio_secs)?;
     smol::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
     let _ = thread.join();
+    // The same with echo cancellation off, on a second SDK (the option is fixed per SDK); the
+    // first SDK's thread has ended, so the thread figures are this one's alone.
+    let (sdk, thread) = genesys_webrtc_smol::start(CloudAccess::of(&server).options(false)?)?;
+    let mut events = sdk.events();
+    smol::block_on(sdk.initialize(InitializeOptions::default()))?;
+    let off = audio_call(&sdk, &mut events, ring, audio_secs)?;
+    smol::block_on(sdk.disconnect());
+    drop(events);
+    drop(sdk);
+    let _ = thread.join();
+
+    println!(
+        "CPU per call-second, SDK threads (driver + audio loop): {:.2} % of one core with echo \
+         cancellation, {:.2} % without   target < 1 %",
+        on.sdk(),
+        off.sdk()
+    );
+    for (label, f) in [
+        ("echo cancellation on ", &on),
+        ("echo cancellation off", &off),
+    ] {
+        println!(
+            "  {label}: driver thread (engine, str0m, codecs) {:.2} %, audio loop thread \
+             (device I/O, echo cancellation) {:.2} %; driver wake-ups (context switches) {:.0} \
+             per second",
+            f.percent(f.driver),
+            f.percent(f.audio),
+            f.switches as f64 / f.wall
+        );
+    }
+    println!(
+        "  the async-io reactor thread (timers and sockets of the SDK and the fake cloud alike; \
+         in this one process its CPU cannot be split between them): {:.2} % / {:.2} %",
+        on.percent(on.reactor),
+        off.percent(off.reactor)
+    );
+    // The same calls again with the SDK in a process of its own: all of that process's CPU,
+    // its own async-io reactor thread included, is the SDK's (and the audio loop's).
+    let own_on = call_in_sdk_process(&server, audio_secs, true)?;
+    let own_off = call_in_sdk_process(&server, audio_secs, false)?;
+    println!(
+        "CPU per call-second, the SDK in a process of its own (all its threads: driver, audio \
+         loop, async-io reactor, main): {:.2} % with echo cancellation, {:.2} % without",
+        own_on.percent(own_on.all),
+        own_off.percent(own_off.all)
+    );
+    println!(
+        "  of which its async-io reactor thread: {:.2} % / {:.2} %; driver + audio loop: \
+         {:.2} % / {:.2} %",
+        own_on.percent(own_on.reactor),
+        own_off.percent(own_off.reactor),
+        own_on.sdk(),
+        own_off.sdk()
+    );
+    println!(
+        "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % / {:.2} % \
+         of one core",
+        on.percent(on.all),
+        off.percent(off.all)
+    );
+    println!(
+        "RSS during the call (whole process incl. fake cloud): {:.1} MB",
+        on.rss_kib as f64 / 1024.0
+    );
     server.shutdown();
     Ok(())
 }

@@ -247,6 +247,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let hangup_after = args.hangup_after.or(fake.as_ref().map(|_| 3.0));
 
     let (sdk, thread) = genesys_webrtc_smol::start(options)?;
+    // This thread and the audio loop's wait with `futures::executor::block_on`, as the SDK's
+    // thread does: no thread then takes turns at driving async-io's reactor (see
+    // `genesys_webrtc_smol::start`), which costs context switches on every event.
     let mut events = sdk.events();
     if args.alsa_audio() {
         // The chosen devices become the SDK defaults; the other kind stays the system default.
@@ -256,7 +259,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         });
     }
-    smol::block_on(sdk.initialize(InitializeOptions::default()))?;
+    futures::executor::block_on(sdk.initialize(InitializeOptions::default()))?;
     println!("{} ready", stamp());
     if let Some(cloud) = &mut fake {
         cloud.place_call();
@@ -301,7 +304,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             HangUp,
             KeysGone,
         }
-        let wake = smol::block_on(async {
+        let wake = futures::executor::block_on(async {
             futures::select! {
                 e = events.next().fuse() => Wake::Event(e),
                 k = keys.next() => if k.is_some() { Wake::HangUp } else { Wake::KeysGone },
@@ -318,7 +321,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             // --hangup-after elapsed, or Enter was pressed
             if let Some(id) = current.clone() {
                 println!("{} hanging up", stamp());
-                smol::block_on(sdk.end_session(&id))?;
+                futures::executor::block_on(sdk.end_session(&id))?;
             }
             hangup_at = None;
             continue;
@@ -332,7 +335,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     p.address,
                     p.conversation_id
                 );
-                smol::block_on(sdk.accept_pending_session(&p.id))?;
+                futures::executor::block_on(sdk.accept_pending_session(&p.id))?;
                 println!("{} answered", stamp());
             }
             SdkEvent::SessionStarted(s) => {
@@ -350,7 +353,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         } else {
                             start_audio(&sdk, &args.wav)?
                         });
-                        smol::block_on(sdk.send_dtmf(session_id, &args.dtmf))?;
+                        futures::executor::block_on(sdk.send_dtmf(session_id, &args.dtmf))?;
                         println!("{} sending DTMF {:?}", stamp(), args.dtmf);
                         if let Some(cloud) = &fake {
                             cloud.send_dtmf("9*")?;
@@ -419,7 +422,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if !args.alsa_audio() {
         println!("far end's audio written to {}", args.wav.display());
     }
-    smol::block_on(sdk.disconnect());
+    futures::executor::block_on(sdk.disconnect());
     drop(events);
     drop(sdk);
     let _ = thread.join();
@@ -461,7 +464,7 @@ fn start_audio(
             while !flag.load(Ordering::Relaxed) {
                 let c = capture.take();
                 let p = playout.take();
-                let (c, p, r) = smol::block_on(async {
+                let (c, p, r) = futures::executor::block_on(async {
                     let mut c = c;
                     let mut p = p;
                     let r = run_local_audio(&sdk, &clock, c.as_mut(), p.as_mut(), Some(5)).await;
@@ -524,7 +527,7 @@ mod alsa_audio {
                     }
                 };
                 let run = run_audio_devices(&sdk, &clock, &devices, None);
-                smol::block_on(async {
+                futures::executor::block_on(async {
                     futures::pin_mut!(run, stopped);
                     if let futures::future::Either::Left((Err(e), _)) =
                         futures::future::select(run, stopped).await

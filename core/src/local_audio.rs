@@ -1,6 +1,8 @@
 //! Moves audio between the platform's devices and a running [`Sdk`]: every 20 ms it reads a
 //! capture frame, converts it to the engine's format (48 kHz mono) and hands it to the SDK, and
 //! pulls the mixed received audio, converts it to the playout device's format and writes it.
+//! Both go to the SDK's driver in one round trip per tick ([`Sdk::exchange_frames`]): each
+//! message wakes the driver's thread, and a wake-up costs more than the message.
 //!
 //! Runtime-agnostic like the facade: one future, paced by the platform clock. Owns the format
 //! conversion (downmix, resampling) between devices and the engine; the devices are HAL traits.
@@ -114,6 +116,9 @@ impl<C: AudioCapture> CaptureStage<C> {
 struct PlayoutStage<P> {
     device: P,
     conv: Resampler,
+    /// The converted frame and one device frame of it interleaved, kept between ticks.
+    out: Vec<i16>,
+    interleaved: Vec<i16>,
 }
 
 impl<P: AudioPlayout> PlayoutStage<P> {
@@ -125,29 +130,40 @@ impl<P: AudioPlayout> PlayoutStage<P> {
             FrameDuration::Ms20,
         )
         .map_err(|e| LocalAudioError::Format(e.to_string()))?;
-        Ok(Self { device, conv })
+        Ok(Self {
+            device,
+            conv,
+            out: Vec::new(),
+            interleaved: Vec::new(),
+        })
     }
 
     async fn write(&mut self, frame: &[i16]) -> Result<(), ErrorKind> {
         let fmt = self.device.format();
         let channels = usize::from(fmt.channels.max(1));
-        let mut out = Vec::new();
-        if self.conv.process(frame, &mut out).is_err() {
+        let Self {
+            device,
+            conv,
+            out,
+            interleaved,
+        } = self;
+        out.clear();
+        if conv.process(frame, out).is_err() {
             return Ok(());
         }
         // The resampler appends exactly one frame; pad defensively.
-        let want = self.conv.output_len();
+        let want = conv.output_len();
         out.extend(std::iter::repeat_n(0, want.saturating_sub(out.len())));
         let per = fmt.samples_per_frame() / channels;
         for part in out.chunks(per.max(1)) {
-            let interleaved: Vec<i16> = part
-                .iter()
-                .flat_map(|s| std::iter::repeat_n(*s, channels))
-                .collect();
-            self.device
-                .write_frame(&interleaved)
-                .await
-                .map_err(|e| e.kind())?;
+            let samples: &[i16] = if channels == 1 {
+                part
+            } else {
+                interleaved.clear();
+                interleaved.extend(part.iter().flat_map(|s| std::iter::repeat_n(*s, channels)));
+                interleaved
+            };
+            device.write_frame(samples).await.map_err(|e| e.kind())?;
         }
         Ok(())
     }
@@ -184,20 +200,26 @@ where
         if ticks.is_some_and(|t| n >= t) {
             return Ok(());
         }
-        if let Some(c) = capture.as_mut() {
-            if let Some(mut frame) = c.next().await.map_err(LocalAudioError::Capture)? {
-                if let Some(a) = aec.as_mut() {
-                    a.capture(&mut frame);
-                }
-                sdk.push_capture_frame(frame);
-            }
+        let mut captured = match capture.as_mut() {
+            Some(c) => c.next().await.map_err(LocalAudioError::Capture)?,
+            None => None,
+        };
+        if let (Some(a), Some(frame)) = (aec.as_mut(), captured.as_mut()) {
+            a.capture(frame);
         }
-        if let Some(p) = playout.as_mut() {
-            let frame = sdk.pull_playout_frame().await;
-            if let Some(a) = aec.as_mut() {
-                a.render(&frame);
+        match playout.as_mut() {
+            Some(p) => {
+                let frame = sdk.exchange_frames(captured).await;
+                if let Some(a) = aec.as_mut() {
+                    a.render(&frame);
+                }
+                p.write(&frame).await.map_err(LocalAudioError::Playout)?;
             }
-            p.write(&frame).await.map_err(LocalAudioError::Playout)?;
+            None => {
+                if let Some(frame) = captured {
+                    sdk.push_capture_frame(frame);
+                }
+            }
         }
         n += 1;
         clock
@@ -261,13 +283,14 @@ where
                 route = Some(now);
             }
         }
+        let mut captured = None;
         if let Some((target, c)) = open.capture.as_mut() {
             match c.next().await {
                 Ok(Some(mut frame)) => {
                     if let Some(a) = aec.as_mut() {
                         a.capture(&mut frame);
                     }
-                    sdk.push_capture_frame(frame)
+                    captured = Some(frame);
                 }
                 Ok(None) => {}
                 Err(kind) => {
@@ -284,7 +307,7 @@ where
             }
         }
         if let Some((target, p)) = open.playout.as_mut() {
-            let frame = sdk.pull_playout_frame().await;
+            let frame = sdk.exchange_frames(captured.take()).await;
             if let Some(a) = aec.as_mut() {
                 a.render(&frame);
             }
@@ -299,6 +322,10 @@ where
                     open_playout(sdk, devices, r, &mut open, &mut failed, true);
                 }
             }
+        }
+        // No speaker: the captured frame goes on its own.
+        if let Some(frame) = captured {
+            sdk.push_capture_frame(frame);
         }
         n += 1;
         clock

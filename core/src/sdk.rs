@@ -65,6 +65,7 @@ enum Command {
     ),
     CaptureFrame(Vec<i16>),
     PlayoutFrame(oneshot::Sender<Vec<i16>>),
+    ExchangeFrames(Option<Vec<i16>>, oneshot::Sender<Vec<i16>>),
     MediaRoute(oneshot::Sender<MediaRoute>),
     UpdateDefaultDevices(DefaultDevicesUpdate),
     DeviceError(String),
@@ -296,6 +297,24 @@ impl Sdk {
         if self
             .commands
             .unbounded_send(Command::PlayoutFrame(tx))
+            .is_err()
+        {
+            return vec![0; crate::engine::FRAME_SAMPLES];
+        }
+        rx.await
+            .unwrap_or_else(|_| vec![0; crate::engine::FRAME_SAMPLES])
+    }
+
+    /// One audio-loop tick in one round trip to the driver: feeds the captured 20 ms frame (if
+    /// any, as [`Sdk::push_capture_frame`]) and returns the next 20 ms of received audio (as
+    /// [`Sdk::pull_playout_frame`]). The driver is woken once per tick instead of twice, and it
+    /// answers before it encodes the captured frame, so the caller does not wait for the
+    /// encoder.
+    pub async fn exchange_frames(&self, capture: Option<Vec<i16>>) -> Vec<i16> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .unbounded_send(Command::ExchangeFrames(capture, tx))
             .is_err()
         {
             return vec![0; crate::engine::FRAME_SAMPLES];
@@ -569,6 +588,12 @@ impl<P: Platform> SdkDriver<P> {
                     Command::CaptureFrame(frame) => engine.push_capture_frame(now, &frame),
                     Command::PlayoutFrame(reply) => {
                         let _ = reply.send(engine.pull_playout_frame(now));
+                    }
+                    Command::ExchangeFrames(frame, reply) => {
+                        let _ = reply.send(engine.pull_playout_frame(now));
+                        if let Some(frame) = frame {
+                            engine.push_capture_frame(now, &frame);
+                        }
                     }
                     Command::MediaRoute(reply) => {
                         let _ = reply.send(engine.media_route().clone());
