@@ -873,7 +873,19 @@ fn run_seed_with(seed: u64, survivability: bool, record: bool) -> (Coverage, Tim
             .sim
             .events()
             .iter()
-            .map(|(t, e)| format!("{:?} {e:?}", t.saturating_duration_since(start)))
+            .map(|(t, e)| {
+                let mut e = e.clone();
+                if let SdkEvent::Session {
+                    event: SessionEvent::Stats(stats),
+                    ..
+                } = &mut e
+                {
+                    if let Some(rtt) = stats.rtt_ms.take() {
+                        timeline.rtts_ms.push(rtt);
+                    }
+                }
+                format!("{:?} {e:?}", t.saturating_duration_since(start))
+            })
             .collect();
         timeline.network = format!(
             "{} datagrams lost, {} reordered, {} transmits, end at {:?}",
@@ -910,15 +922,25 @@ fn run_seed_with(seed: u64, survivability: bool, record: bool) -> (Coverage, Tim
 /// included: connection states, stats) at its virtual time, each call's media on the cloud
 /// side (the media peer's counters, when it first heard the SDK's tone) and the SDK's playout
 /// (when it first heard the cloud's tone), and the network's counts.
-#[derive(Debug, Default, PartialEq, Eq)]
+///
+/// RTTs are kept apart from the events (their `rtt_ms` is blanked there): str0m computes them
+/// from RTCP's NTP timestamps, which it derives from the wall clock at the virtual instant, in
+/// units of 1/65 536 s. Two runs start at different wall-clock instants, so the same virtual
+/// RTT can come out one unit (15.3 µs) apart; [`RTT_REPLAY_TOLERANCE_MS`] allows two.
+#[derive(Debug, Default, PartialEq)]
 struct Timeline {
     events: Vec<String>,
+    rtts_ms: Vec<f64>,
     media: Vec<String>,
     network: String,
 }
 
+/// How far apart a replay's RTTs may be: two units of RTCP's NTP short format (1/65 536 s).
+const RTT_REPLAY_TOLERANCE_MS: f64 = 2.0 * 1000.0 / 65_536.0;
+
 impl Timeline {
     /// FNV-1a over everything, to compare runs in different processes.
+    /// RTTs are left out (see [`Timeline`]).
     fn digest(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for line in self.events.iter().chain(&self.media).chain([&self.network]) {
@@ -1073,6 +1095,13 @@ fn a_seed_replays_media_exactly() {
             assert_eq!(x, y, "seed {seed}: event {i} differs");
         }
         assert_eq!(a.events.len(), b.events.len(), "seed {seed}: event count");
+        assert_eq!(a.rtts_ms.len(), b.rtts_ms.len(), "seed {seed}: RTT count");
+        for (x, y) in a.rtts_ms.iter().zip(&b.rtts_ms) {
+            assert!(
+                (x - y).abs() <= RTT_REPLAY_TOLERANCE_MS,
+                "seed {seed}: RTT {x} ms against {y} ms"
+            );
+        }
         assert_eq!(a.media, b.media, "seed {seed}: media");
         assert_eq!(a.network, b.network, "seed {seed}: network");
         // To compare with a replay in another process (another start instant, another
