@@ -2,7 +2,10 @@
 //! comes back into the microphone through the room; [`EchoCanceller`] removes it from the
 //! capture signal before it is encoded. A thin wrapper over `sonora`, a pure-Rust port of
 //! WebRTC's AEC3 (echo canceller only: no noise suppression or gain control, so tones and DTMF
-//! pass unchanged when there is no echo).
+//! pass unchanged when there is no echo and the far end is quiet). A steady microphone tone
+//! while the speaker plays a steady tone is turned down by AEC3's suppressor even without any
+//! echo path (about 29 dB for 1 kHz against a 1.3 kHz far end, seen in the device routing
+//! test); in double talk a near-end talker still comes through (tests/tests/echo_cancellation.rs).
 //!
 //! Works on the engine's format, 48 kHz mono, in 20 ms frames (processed as two 10 ms halves,
 //! AEC3's block). Feed every played frame to [`EchoCanceller::render`] and every captured frame
