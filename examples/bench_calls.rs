@@ -17,7 +17,8 @@
 //! cloud's sockets and timers as well as the SDK's, so its CPU is printed on its own, not split;
 //! the two audio calls are then run once more with the SDK in a child process of its own (this
 //! binary with `--sdk-process`, the fake cloud staying in the parent), where every thread, its
-//! reactor included, is the SDK's or the audio loop's, and that process's CPU is printed whole.
+//! reactor included, is the SDK's or the audio loop's, and that process's CPU is printed whole;
+//! that pair is also run with the far end offering G.711 PCMU (no Opus work at all).
 //! Thread CPU comes from `/proc/.../schedstat` (nanoseconds). The baseline, measured in the
 //! same run, is one UDP round trip on loopback; ratios are against it.
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -29,7 +30,7 @@ use genesys_webrtc::session::events::{ConnectionState, SessionEvent};
 use genesys_webrtc::{EventStream, InitializeOptions, Sdk, SdkEvent, SdkOptions};
 use genesys_webrtc_hal::{AudioFormat, FrameDuration};
 use genesys_webrtc_sim::audio::{NullPlayout, ToneCapture};
-use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig};
+use genesys_webrtc_sim::cloud::{CallOptions, CloudConfig, PreferredCodec};
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_smol::SmolClock;
 
@@ -328,6 +329,7 @@ fn call_in_sdk_process(
     server: &FakeCloudServer,
     secs: u64,
     echo: bool,
+    codec: PreferredCodec,
 ) -> Result<CallFigures, Box<dyn std::error::Error>> {
     use std::io::BufRead as _;
     let access = CloudAccess::of(server);
@@ -349,7 +351,11 @@ fn call_in_sdk_process(
     for line in std::io::BufReader::new(stdout).lines() {
         let line = line?;
         if line == "ready" {
-            server.with_cloud(|c| c.place_inbound_call(Instant::now(), CallOptions::default()));
+            let options = CallOptions {
+                codec,
+                ..CallOptions::default()
+            };
+            server.with_cloud(|c| c.place_inbound_call(Instant::now(), options));
         } else if let Some(rest) = line.strip_prefix("figures ") {
             let v: Vec<f64> = rest
                 .split_whitespace()
@@ -512,8 +518,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // The same calls again with the SDK in a process of its own: all of that process's CPU,
     // its own async-io reactor thread included, is the SDK's (and the audio loop's).
-    let own_on = call_in_sdk_process(&server, audio_secs, true)?;
-    let own_off = call_in_sdk_process(&server, audio_secs, false)?;
+    let own_on = call_in_sdk_process(&server, audio_secs, true, PreferredCodec::Opus)?;
+    let own_off = call_in_sdk_process(&server, audio_secs, false, PreferredCodec::Opus)?;
+    // And with G.711 µ-law, which Genesys Cloud also offers: no Opus encode or decode.
+    let own_pcmu_on = call_in_sdk_process(&server, audio_secs, true, PreferredCodec::Pcmu)?;
+    let own_pcmu_off = call_in_sdk_process(&server, audio_secs, false, PreferredCodec::Pcmu)?;
     println!(
         "CPU per call-second, the SDK in a process of its own (all its threads: driver, audio \
          loop, async-io reactor, main): {:.2} % with echo cancellation, {:.2} % without",
@@ -527,6 +536,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         own_off.percent(own_off.reactor),
         own_on.sdk(),
         own_off.sdk()
+    );
+    println!(
+        "  the same with G.711 PCMU instead of Opus: {:.2} % with echo cancellation, {:.2} % \
+         without (driver + audio loop {:.2} % / {:.2} %)",
+        own_pcmu_on.percent(own_pcmu_on.all),
+        own_pcmu_off.percent(own_pcmu_off.all),
+        own_pcmu_on.sdk(),
+        own_pcmu_off.sdk()
     );
     println!(
         "CPU per call-second, whole process incl. the fake cloud's media peer: {:.2} % / {:.2} % \
