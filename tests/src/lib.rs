@@ -14,6 +14,17 @@ pub const FORMAT: AudioFormat = AudioFormat {
     frame: FrameDuration::Ms20,
 };
 
+/// The far end's last `ms` of received audio for `call`, with its sample rate.
+pub fn far_end_tail(
+    server: &genesys_webrtc_sim::tls_server::FakeCloudServer,
+    call: genesys_webrtc_sim::cloud::CallId,
+    ms: u32,
+) -> (u32, Vec<i16>) {
+    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
+    let n = (rate * ms / 1000) as usize;
+    (rate, heard[heard.len().saturating_sub(n)..].to_vec())
+}
+
 /// What [`signed_in`] returns: the fake cloud, the SDK, its driver thread and an event stream
 /// subscribed before `initialize`.
 pub type SignedIn = (

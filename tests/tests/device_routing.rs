@@ -19,7 +19,7 @@ use genesys_webrtc::{SdkErrorKind, SdkEvent, SessionError};
 use genesys_webrtc_sim::cloud::{CallId, CallOptions};
 use genesys_webrtc_sim::tls_server::FakeCloudServer;
 use genesys_webrtc_smol::SmolClock;
-use genesys_webrtc_tests::{next_event, signed_in, RoutingDevices};
+use genesys_webrtc_tests::{far_end_tail, next_event, signed_in, RoutingDevices};
 
 const TONES: [f32; 3] = [440.0, 700.0, 1000.0];
 /// The far end's tone: none of the microphones' [`TONES`], so what the far end hears is ours.
@@ -30,13 +30,6 @@ fn heard_tone(samples: &[i16], rate: u32) -> Option<f32> {
     TONES
         .into_iter()
         .find(|f| Goertzel::detect(samples, *f, rate))
-}
-
-/// The far end's last `ms` of received audio.
-fn far_end_tail(server: &FakeCloudServer, call: CallId, ms: u32) -> (u32, Vec<i16>) {
-    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
-    let n = (rate * ms / 1000) as usize;
-    (rate, heard[heard.len().saturating_sub(n)..].to_vec())
 }
 
 /// Waits until the far end hears `hz` over its last 300 ms (up to 3 s), then checks it again.

@@ -8,7 +8,7 @@ use genesys_webrtc::media::goertzel::Goertzel;
 use genesys_webrtc::session::events::{ConnectionState, SessionEvent, TerminateReason};
 use genesys_webrtc::SdkEvent;
 use genesys_webrtc_sim::cloud::{CallOptions, Negotiation, PreferredCodec};
-use genesys_webrtc_tests::{answered_call, next_event, signed_in, tone_audio};
+use genesys_webrtc_tests::{answered_call, far_end_tail, next_event, signed_in, tone_audio};
 
 fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
     let (server, sdk, thread, mut events) = signed_in(|b| b);
@@ -52,10 +52,9 @@ fn call_over_sockets(mode: Negotiation, codec: PreferredCodec) {
     assert_eq!(digits, "45#");
     assert_eq!(server.with_cloud(|c| c.received_dtmf(call)), "123");
 
-    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
-    let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+    let (rate, tail) = far_end_tail(&server, call, 1000);
     assert!(
-        Goertzel::detect(tail, 440.0, rate),
+        Goertzel::detect(&tail, 440.0, rate),
         "far end hears our 440 Hz"
     );
     let played = recorded.lock().unwrap().clone();

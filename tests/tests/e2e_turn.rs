@@ -16,7 +16,7 @@ use genesys_webrtc_sim::cloud::{
     DEFAULT_TURN_USERNAME,
 };
 use genesys_webrtc_sim::turn::TurnServerThread;
-use genesys_webrtc_tests::{answered_call, next_event, signed_in_to, tone_audio};
+use genesys_webrtc_tests::{answered_call, far_end_tail, next_event, signed_in_to, tone_audio};
 
 #[test]
 fn relay_only_call_over_sockets_through_turn() {
@@ -46,10 +46,9 @@ fn relay_only_call_over_sockets_through_turn() {
     let (audio, recorded) = tone_audio(&sdk, 150);
     audio.join().unwrap().unwrap();
 
-    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
-    let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+    let (rate, tail) = far_end_tail(&server, call, 1000);
     assert!(
-        Goertzel::detect(tail, 440.0, rate),
+        Goertzel::detect(&tail, 440.0, rate),
         "far end hears our 440 Hz through the relay"
     );
     let played = recorded.lock().unwrap().clone();

@@ -19,7 +19,7 @@ use genesys_webrtc::SdkEvent;
 use genesys_webrtc_sim::cloud::{
     CallOptions, CloudConfig, IceServerConfig, Negotiation, PreferredCodec,
 };
-use genesys_webrtc_tests::{answered_call, next_event, signed_in_to, tone_audio};
+use genesys_webrtc_tests::{answered_call, far_end_tail, next_event, signed_in_to, tone_audio};
 
 const TURNSERVER: &str = "/usr/bin/turnserver";
 /// coturn's static users are `name:password`, so the user name has no colon here.
@@ -141,10 +141,9 @@ fn relay_only_call_through_coturn() {
     };
     assert!(path.relayed, "{path:?}");
 
-    let (rate, heard) = server.with_cloud(|c| c.received_audio(call));
-    let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+    let (rate, tail) = far_end_tail(&server, call, 1000);
     assert!(
-        Goertzel::detect(tail, 440.0, rate),
+        Goertzel::detect(&tail, 440.0, rate),
         "far end hears our 440 Hz through coturn"
     );
     let played = recorded.lock().unwrap().clone();
@@ -216,10 +215,9 @@ fn two_concurrent_relay_only_calls_through_coturn() {
     assert_ne!(locals[0], locals[1], "two relayed addresses");
 
     for (call, sid) in &calls {
-        let (rate, heard) = server.with_cloud(|c| c.received_audio(*call));
-        let tail = &heard[heard.len().saturating_sub(rate as usize)..];
+        let (rate, tail) = far_end_tail(&server, *call, 1000);
         assert!(
-            Goertzel::detect(tail, 440.0, rate),
+            Goertzel::detect(&tail, 440.0, rate),
             "{sid}: the far end hears our 440 Hz through coturn"
         );
     }
